@@ -1,0 +1,127 @@
+// Tensor storage, shapes and the half/bfloat16 conversions.
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+namespace tolk {
+
+std::size_t dtype_size(DType dtype) {
+    switch (dtype) {
+        case DType::f32: return 4;
+        case DType::i32: return 4;
+        case DType::f16: return 2;
+        case DType::bf16: return 2;
+    }
+    return 0;
+}
+
+const char* dtype_name(DType dtype) {
+    switch (dtype) {
+        case DType::f32: return "F32";
+        case DType::i32: return "I32";
+        case DType::f16: return "F16";
+        case DType::bf16: return "BF16";
+    }
+    return "?";
+}
+
+std::string shape_str(const Shape& shape) {
+    std::ostringstream os;
+    os << '[';
+    for (std::size_t i = 0; i < shape.size(); ++i) os << (i ? "," : "") << shape[i];
+    os << ']';
+    return os.str();
+}
+
+int64_t shape_numel(const Shape& shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) {
+        TOLK_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
+        n *= d;
+    }
+    return n;
+}
+
+void Tensor::Free::operator()(void* p) const { std::free(p); }
+
+Tensor::Tensor(Shape shape, DType dtype) : dtype_(dtype) {
+    resize(std::move(shape));
+    if (capacity_) std::memset(data_.get(), 0, capacity_);
+}
+
+Tensor Tensor::clone() const {
+    Tensor t(shape_, dtype_);
+    if (nbytes()) std::memcpy(t.raw(), raw(), nbytes());
+    return t;
+}
+
+int64_t Tensor::dim(int i) const {
+    const int r = rank();
+    const int j = i < 0 ? i + r : i;
+    TOLK_CHECK(j >= 0 && j < r, "dimension ", i, " out of range for shape ", shape_str(shape_));
+    return shape_[static_cast<std::size_t>(j)];
+}
+
+void Tensor::resize(Shape shape) {
+    const std::size_t need = static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype_);
+    if (need > capacity_) {
+        const std::size_t bytes = (need + 63) / 64 * 64;
+        void* p = std::aligned_alloc(64, bytes);
+        if (!p) throw std::bad_alloc();
+        data_.reset(p);
+        capacity_ = bytes;
+    }
+    shape_ = std::move(shape);
+}
+
+void Tensor::reshape(Shape shape) {
+    TOLK_CHECK(shape_numel(shape) == numel(), "cannot reshape ", shape_str(shape_), " to ", shape_str(shape));
+    shape_ = std::move(shape);
+}
+
+void Tensor::check_dtype(DType want) const {
+    TOLK_CHECK(dtype_ == want, "tensor has dtype ", dtype_name(dtype_), ", expected ", dtype_name(want));
+}
+
+float f16_to_f32(uint16_t h) {
+    const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t mant = h & 0x3ffu;
+    uint32_t bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else {  // subnormal half: normalise
+            exp = 127 - 15 + 1;
+            while (!(mant & 0x400u)) { mant <<= 1; --exp; }
+            mant &= 0x3ffu;
+            bits = sign | (exp << 23) | (mant << 13);
+        }
+    } else if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+float bf16_to_f32(uint16_t b) {
+    const uint32_t bits = static_cast<uint32_t>(b) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t f32_to_bf16(float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);  // NaN stays NaN
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return static_cast<uint16_t>(bits >> 16);
+}
+
+}  // namespace tolk
