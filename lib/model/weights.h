@@ -1,0 +1,48 @@
+// WeightStore: every tensor the Marian architecture needs, by its Hugging Face name, validated against the config
+// and kept as f32; tied tensors (shared embeddings, lm_head) resolve to the one tensor they share.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "model/config.h"
+
+namespace tolk {
+
+class WeightStore {
+public:
+    // Loads dir/model.safetensors.
+    static WeightStore load(const std::filesystem::path& dir, const ModelConfig& cfg);
+    // Same validation and tie resolution over tensors already in memory (tests build random models this way);
+    // `source` names the origin in error messages.
+    static WeightStore from_tensors(std::map<std::string, Tensor> tensors, const ModelConfig& cfg,
+                                    const std::string& source = "tensors");
+
+    // f32 tensor by Hugging Face name, e.g. "model.encoder.layers.0.self_attn.q_proj.weight" ([out, in]),
+    // "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight", "lm_head.weight",
+    // "final_logits_bias" ([1, decoder_vocab_size]). Throws naming the tensor when it is not an architecture tensor.
+    const Tensor& get(const std::string& hf_name) const;
+    bool contains(const std::string& hf_name) const { return entries_.count(hf_name) != 0; }
+    // The stored tensor a name resolves to (itself unless tied), e.g. "lm_head.weight" -> "model.shared.weight".
+    const std::string& stored_name(const std::string& hf_name) const;
+
+    std::vector<std::string> names() const;  // every architecture name, sorted, tied names included
+    int64_t parameter_count() const;         // elements of the unique tensors
+
+    // The tensor names and shapes the architecture needs under `cfg`, tied names included.
+    static std::vector<std::pair<std::string, Shape>> expected_tensors(const ModelConfig& cfg);
+
+private:
+    struct Entry {
+        std::shared_ptr<const Tensor> tensor;
+        std::string stored_name;
+    };
+    std::map<std::string, Entry> entries_;
+};
+
+}  // namespace tolk

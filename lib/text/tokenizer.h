@@ -1,0 +1,46 @@
+// Tokenizer: MarianTokenizer semantics. source.spm only segments text into pieces; ids come from vocab.json
+// (target side: target_vocab.json with separate_vocabs); decoding maps ids back to text with transformers' clean-up.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/config.h"
+
+namespace tolk {
+
+class Tokenizer {
+public:
+    static Tokenizer load(const std::filesystem::path& dir, const ModelConfig& cfg);
+    ~Tokenizer();
+    Tokenizer(Tokenizer&&) noexcept;
+    Tokenizer& operator=(Tokenizer&&) noexcept;
+
+    // Source ids: pieces looked up in the source vocab (unknown -> <unk>), then </s>. No BOS.
+    std::vector<int32_t> encode(std::string_view text) const;
+    // The pieces encode() looks up, without </s>; a leading ">>xx<<" language tag is one piece.
+    std::vector<std::string> encode_pieces(std::string_view text) const;
+    // Target ids -> text: special tokens dropped, pieces joined, "▁" -> space, stripped, clean-up applied.
+    std::string decode(std::span<const int32_t> target_ids) const;
+
+    int source_vocab_size() const;
+    int target_vocab_size() const;
+    int32_t eos_id() const;
+    int32_t pad_id() const;
+    int32_t unk_id() const;
+
+private:
+    struct Impl;
+    explicit Tokenizer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// transformers' clean_up_tokenization: removes the space before punctuation and English contractions.
+std::string clean_up_tokenization(std::string text);
+
+}  // namespace tolk
