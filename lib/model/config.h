@@ -31,7 +31,7 @@ struct ModelConfig {
     // Special tokens.
     int32_t pad_token_id = 58100;
     int32_t eos_token_id = 0;
-    int32_t bos_token_id = 0;  // unused by Marian generation (no BOS), kept for `tolk info`
+    int32_t bos_token_id = -1;  // -1: none; Marian never feeds a BOS, kept for `tolk info`
     int32_t decoder_start_token_id = 58100;
     int32_t forced_eos_token_id = 0;  // -1: none
     std::vector<std::vector<int32_t>> bad_words_ids;  // token sequences generate() must never produce
