@@ -38,6 +38,9 @@ public:
     static std::vector<std::pair<std::string, Shape>> expected_tensors(const ModelConfig& cfg);
 
 private:
+    struct Source;  // where tensors come from: a safetensors file or an in-memory map
+    static WeightStore resolve(const Source& source, const ModelConfig& cfg);
+
     struct Entry {
         std::shared_ptr<const Tensor> tensor;
         std::string stored_name;
