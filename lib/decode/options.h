@@ -31,12 +31,17 @@ struct SearchSettings {
     int32_t decoder_start_token_id = 0;           // the first decoder input (Marian: the pad id)
     int32_t eos_token_id = 0;                     // </s>: ends a hypothesis
     int32_t forced_eos_token_id = -1;             // forced at the last allowed step; -1: none
-    std::vector<int32_t> banned_token_ids;        // single-token bad_words_ids (Marian: the pad id), banned always
+    std::vector<int32_t> banned_token_ids;        // one-token bad_words_ids (Marian: the pad id): banned at every step
+    std::vector<std::vector<int32_t>> banned_sequences;  // longer bad_words_ids: last token banned after the rest
     int beam_size = 1;                            // 1: greedy search
     int nbest = 1;                                // hypotheses returned per sentence (<= beam_size)
     int max_new_tokens = 0;                       // most generated tokens per sentence (> 0)
     double length_penalty = 1.0;                  // exponent on the hypothesis length in the beam score
     bool early_stopping = false;                  // true: a sentence is done once beam_size hypotheses finished
+    // false: BeamSearchScorer's rule (transformers <= 4.49): the best of the 2*beam candidates, finished or not,
+    // bounds what the running beams can still reach. true: the rule of the rewritten _beam_search (4.50+): the best
+    // running beam after the step does.
+    bool stop_on_best_running = false;
 };
 
 }  // namespace tolk
