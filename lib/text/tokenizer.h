@@ -28,8 +28,9 @@ public:
     // Target ids -> text: special tokens dropped, pieces joined, "▁" -> space, stripped, clean-up applied.
     std::string decode(std::span<const int32_t> target_ids) const;
 
-    int source_vocab_size() const;
-    int target_vocab_size() const;
+    int source_vocab_size() const;  // entries of vocab.json
+    int target_vocab_size() const;  // entries of target_vocab.json (separate_vocabs) or vocab.json
+    // Special ids of the source vocab (the target vocab of OPUS-MT models puts </s> and <unk> at the same ids).
     int32_t eos_id() const;
     int32_t pad_id() const;
     int32_t unk_id() const;
