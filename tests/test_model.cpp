@@ -1,0 +1,505 @@
+// Tests for lib/model: config loading and validation, the safetensors reader (every malformed-file case, F16/BF16
+// conversion) and the WeightStore (shapes, missing tensors, ties). Bad files are generated in a temp dir.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/safetensors.h"
+#include "model/weights.h"
+
+using namespace tolk;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        std::string tmpl = (fs::temp_directory_path() / "tolk_test_model_XXXXXX").string();
+        path = mkdtemp(tmpl.data());
+    }
+    ~TempDir() { fs::remove_all(path); }
+};
+
+void write_file(const fs::path& path, const std::string& content) {
+    std::ofstream out(path, std::ios::binary);
+    out << content;
+}
+
+// safetensors layout: u64 little-endian header length, JSON header, data section.
+std::string safetensors_raw(const std::string& header, const std::string& data) {
+    std::string out(8, '\0');
+    uint64_t n = header.size();
+    std::memcpy(out.data(), &n, 8);
+    return out + header + data;
+}
+
+std::string f32_bytes(const std::vector<float>& values) {
+    std::string out(values.size() * 4, '\0');
+    std::memcpy(out.data(), values.data(), out.size());
+    return out;
+}
+
+std::string u16_bytes(const std::vector<uint16_t>& values) {
+    std::string out(values.size() * 2, '\0');
+    std::memcpy(out.data(), values.data(), out.size());
+    return out;
+}
+
+std::string shape_json(const Shape& shape) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        if (i) s += ',';
+        s += std::to_string(shape[i]);
+    }
+    return s + "]";
+}
+
+struct Entry {
+    std::string dtype;
+    Shape shape;
+    std::string bytes;
+};
+
+// A well-formed file: tensors packed back to back in name order.
+std::string safetensors_file(const std::map<std::string, Entry>& tensors) {
+    std::string header = "{\"__metadata__\":{\"format\":\"pt\"}", data;
+    for (const auto& [name, e] : tensors) {
+        header += ",\"" + name + "\":{\"dtype\":\"" + e.dtype + "\",\"shape\":" + shape_json(e.shape) +
+                  ",\"data_offsets\":[" + std::to_string(data.size()) + "," +
+                  std::to_string(data.size() + e.bytes.size()) + "]}";
+        data += e.bytes;
+    }
+    return safetensors_raw(header + "}", data);
+}
+
+// Expects construction to throw a tolk::Error whose message contains every fragment.
+template <typename F>
+void check_error(F&& f, std::initializer_list<std::string> fragments) {
+    try {
+        f();
+        FAIL("no error thrown; expected one containing '", *fragments.begin(), "'");
+    } catch (const Error& e) {
+        const std::string msg = e.what();
+        for (const std::string& frag : fragments) CHECK_MESSAGE(msg.find(frag) != std::string::npos, msg);
+    }
+}
+
+std::string open_error(const std::string& content) {
+    TempDir dir;
+    write_file(dir.path / "x.safetensors", content);
+    try {
+        SafeTensorsFile file(dir.path / "x.safetensors");
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+// A tiny Marian config: d_model 4, 2 heads, one layer per stack, d_ff 8, vocab 10.
+const char* const kTinyConfig = R"({
+  "model_type": "marian", "d_model": 4, "encoder_layers": 1, "decoder_layers": 1,
+  "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 8, "decoder_ffn_dim": 8,
+  "vocab_size": 10, "max_position_embeddings": 16, "activation_function": "swish", "scale_embedding": true,
+  "pad_token_id": 9, "eos_token_id": 0, "decoder_start_token_id": 9, "forced_eos_token_id": 0,
+  "bad_words_ids": [[9]], "num_beams": 4, "max_length": 64,
+  "normalize_before": false, "normalize_embedding": false, "add_final_layer_norm": false,
+  "static_position_embeddings": true, "add_bias_logits": false, "dropout": 0.1, "architectures": ["MarianMTModel"]
+})";
+
+// The Marian tensors for one layer of each stack, listed independently of WeightStore::expected_tensors.
+std::map<std::string, Shape> tiny_layer_shapes(int d, int ff) {
+    std::map<std::string, Shape> out;
+    auto attention = [&](const std::string& p) {
+        for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
+            out[p + proj + ".weight"] = {d, d};
+            out[p + proj + ".bias"] = {d};
+        }
+    };
+    auto norm = [&](const std::string& p) { out[p + ".weight"] = {d}, out[p + ".bias"] = {d}; };
+    for (const std::string stack : {"encoder", "decoder"}) {
+        const std::string p = "model." + stack + ".layers.0.";
+        attention(p + "self_attn.");
+        norm(p + "self_attn_layer_norm");
+        if (stack == "decoder") {
+            attention(p + "encoder_attn.");
+            norm(p + "encoder_attn_layer_norm");
+        }
+        out[p + "fc1.weight"] = {ff, d};
+        out[p + "fc1.bias"] = {ff};
+        out[p + "fc2.weight"] = {d, ff};
+        out[p + "fc2.bias"] = {d};
+        norm(p + "final_layer_norm");
+    }
+    return out;
+}
+
+// Distinct, recognisable values: tensor k holds k + i/1000.
+std::map<std::string, Entry> f32_entries(const std::map<std::string, Shape>& shapes) {
+    std::map<std::string, Entry> out;
+    int k = 0;
+    for (const auto& [name, shape] : shapes) {
+        std::vector<float> v(shape_numel(shape));
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(k) + static_cast<float>(i) / 1000.f;
+        out[name] = {"F32", shape, f32_bytes(v)};
+        ++k;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("config: fields, MarianConfig defaults, legacy flags ignored, generation_config overrides") {
+    TempDir dir;
+    write_file(dir.path / "config.json", kTinyConfig);
+    ModelConfig cfg = load_config(dir.path);
+    CHECK(cfg.d_model == 4);
+    CHECK(cfg.encoder_attention_heads == 2);
+    CHECK(cfg.decoder_vocab_size == 10);  // absent -> vocab_size
+    CHECK(cfg.activation_function == "swish");
+    CHECK(cfg.uses_swish());
+    CHECK(cfg.scale_embedding);
+    CHECK(cfg.share_encoder_decoder_embeddings);  // MarianConfig default
+    CHECK(cfg.tie_word_embeddings);               // PretrainedConfig default
+    CHECK(cfg.pad_token_id == 9);
+    CHECK(cfg.decoder_start_token_id == 9);
+    CHECK(cfg.bad_words_ids == std::vector<std::vector<int32_t>>{{9}});
+    CHECK(cfg.num_beams == 4);
+    CHECK(cfg.max_length == 64);
+    CHECK(cfg.max_new_tokens == 0);
+    CHECK(cfg.length_penalty == 1.0);
+    CHECK_FALSE(cfg.early_stopping);
+    CHECK(cfg.source_lang.empty());
+
+    write_file(dir.path / "generation_config.json",
+               R"({"num_beams": 6, "max_length": 512, "max_new_tokens": 20, "length_penalty": 0.6,
+                   "early_stopping": true, "bad_words_ids": [[9], [3, 4]], "forced_eos_token_id": null,
+                   "eos_token_id": [0], "_from_model_config": true, "transformers_version": "4.40.0"})");
+    write_file(dir.path / "tokenizer_config.json",
+               R"({"source_lang": "en", "target_lang": "de", "separate_vocabs": true, "model_max_length": 512})");
+    cfg = load_config(dir.path);
+    CHECK(cfg.num_beams == 6);
+    CHECK(cfg.max_length == 512);
+    CHECK(cfg.max_new_tokens == 20);
+    CHECK(cfg.length_penalty == doctest::Approx(0.6));
+    CHECK(cfg.early_stopping);
+    CHECK(cfg.bad_words_ids == std::vector<std::vector<int32_t>>{{9}, {3, 4}});
+    CHECK(cfg.forced_eos_token_id == -1);
+    CHECK(cfg.eos_token_id == 0);
+    CHECK(cfg.source_lang == "en");
+    CHECK(cfg.target_lang == "de");
+    CHECK(cfg.separate_vocabs);
+    const std::string info = cfg.to_json();
+    CHECK(info.find("\"num_beams\": 6") != std::string::npos);
+    CHECK(info.find("\"forced_eos_token_id\": null") != std::string::npos);
+}
+
+TEST_CASE("config: defaults when config.json names almost nothing") {
+    TempDir dir;
+    write_file(dir.path / "config.json", R"({"model_type": "marian"})");
+    const ModelConfig cfg = load_config(dir.path);
+    // transformers' MarianConfig.__init__ defaults; generation values from PretrainedConfig.
+    CHECK(cfg.vocab_size == 58101);
+    CHECK(cfg.decoder_vocab_size == 58101);
+    CHECK(cfg.d_model == 1024);
+    CHECK(cfg.encoder_layers == 12);
+    CHECK(cfg.decoder_attention_heads == 16);
+    CHECK(cfg.encoder_ffn_dim == 4096);
+    CHECK(cfg.max_position_embeddings == 1024);
+    CHECK(cfg.activation_function == "gelu");
+    CHECK_FALSE(cfg.scale_embedding);
+    CHECK(cfg.pad_token_id == 58100);
+    CHECK(cfg.decoder_start_token_id == 58100);
+    CHECK(cfg.eos_token_id == 0);
+    CHECK(cfg.forced_eos_token_id == 0);
+    CHECK(cfg.num_beams == 1);
+    CHECK(cfg.max_length == 20);
+}
+
+TEST_CASE("config: decoder_vocab_size applies only to unshared embeddings") {
+    TempDir dir;
+    write_file(dir.path / "config.json",
+               R"({"vocab_size": 10, "decoder_vocab_size": 12, "pad_token_id": 9, "decoder_start_token_id": 9})");
+    CHECK(load_config(dir.path).decoder_vocab_size == 10);  // shared: lm_head is [vocab_size, d_model]
+    write_file(dir.path / "config.json", R"({"vocab_size": 10, "decoder_vocab_size": 12, "pad_token_id": 9,
+        "decoder_start_token_id": 9, "share_encoder_decoder_embeddings": false})");
+    CHECK(load_config(dir.path).decoder_vocab_size == 12);
+}
+
+TEST_CASE("config: values tolk cannot run are errors naming the field and value") {
+    TempDir dir;
+    auto check_config = [&](const std::string& json, std::initializer_list<std::string> fragments) {
+        write_file(dir.path / "config.json", json);
+        check_error([&] { load_config(dir.path); }, fragments);
+    };
+    check_config(R"({"d_model": 4, "encoder_attention_heads": 2, "decoder_attention_heads": 2, "activation_function": "tanh"})", {"config.json", "activation_function", "'tanh'"});
+    check_config(R"({"d_model": 6, "encoder_attention_heads": 4})",
+                 {"config.json", "d_model 6", "encoder_attention_heads 4"});
+    check_config(R"({"d_model": 8, "encoder_attention_heads": 4, "decoder_attention_heads": 3})",
+                 {"decoder_attention_heads 3"});
+    check_config(R"({"model_type": "bart"})", {"config.json", "model_type", "'bart'"});
+    check_config(R"({"d_model": "512"})", {"config.json", "'d_model'", "integer", "\"512\""});
+    check_config(R"({"scale_embedding": 1})", {"'scale_embedding'", "true or false"});
+    check_config(R"({"encoder_layers": 0})", {"'encoder_layers'", "positive", "0"});
+    check_config(R"({"vocab_size": 10, "pad_token_id": 10})", {"pad_token_id", "10"});
+    check_config(R"({"d_model": 512,})", {"config.json", "invalid JSON", "line 1"});
+    check_config(R"([1, 2])", {"config.json", "JSON object"});
+    check_error([&] { load_config(dir.path / "nowhere"); }, {"config.json", "not found"});
+
+    write_file(dir.path / "config.json", R"({"vocab_size": 10, "pad_token_id": 9, "decoder_start_token_id": 9})");
+    write_file(dir.path / "generation_config.json", R"({"num_beams": "four"})");
+    check_error([&] { load_config(dir.path); }, {"generation_config.json", "'num_beams'", "\"four\""});
+    write_file(dir.path / "generation_config.json", R"({"eos_token_id": [0, 1]})");
+    check_error([&] { load_config(dir.path); }, {"generation_config.json", "'eos_token_id'", "[0,1]"});
+}
+
+TEST_CASE("safetensors: F32, F16 and BF16 load as f32 (hand-computed values), metadata allowed") {
+    TempDir dir;
+    // F16: 1.0, -2.0, 65504 (largest normal), 2^-24 (smallest subnormal), 1/3 rounded, +inf.
+    // BF16: 1.0, -3.140625, 2^-126 * 1.5 (normal), 0x7f80 = +inf.
+    write_file(dir.path / "t.safetensors",
+               safetensors_file({{"a", {"F32", {2, 2}, f32_bytes({1.5f, -2.25f, 0.f, 1e-3f})}},
+                                 {"h", {"F16", {6}, u16_bytes({0x3c00, 0xc000, 0x7bff, 0x0001, 0x3555, 0x7c00})}},
+                                 {"b", {"BF16", {4}, u16_bytes({0x3f80, 0xc049, 0x00c0, 0x7f80})}}}));
+    const SafeTensorsFile file(dir.path / "t.safetensors");
+    CHECK(file.names() == std::vector<std::string>{"a", "b", "h"});
+    CHECK(file.metadata().at("format") == "pt");
+    CHECK(file.info("h").dtype == DType::f16);
+    CHECK(file.info("a").shape == Shape{2, 2});
+
+    const Tensor a = file.load_f32("a");
+    CHECK(a.shape() == Shape{2, 2});
+    CHECK(a.f32()[0] == 1.5f);
+    CHECK(a.f32()[1] == -2.25f);
+    CHECK(a.f32()[3] == 1e-3f);
+
+    const Tensor h = file.load_f32("h");
+    CHECK(h.f32()[0] == 1.0f);
+    CHECK(h.f32()[1] == -2.0f);
+    CHECK(h.f32()[2] == 65504.0f);
+    CHECK(h.f32()[3] == std::ldexp(1.0f, -24));
+    CHECK(h.f32()[4] == 0.333251953125f);  // 0x3555 = (1 + 341/1024) / 4
+    CHECK(std::isinf(h.f32()[5]));
+
+    const Tensor b = file.load_f32("b");
+    CHECK(b.f32()[0] == 1.0f);
+    CHECK(b.f32()[1] == -3.140625f);
+    CHECK(b.f32()[2] == std::ldexp(1.5f, -126));
+    CHECK(std::isinf(b.f32()[3]));
+
+    check_error([&] { file.info("nope"); }, {"t.safetensors", "'nope'"});
+}
+
+TEST_CASE("safetensors: an unaligned data section still loads") {
+    TempDir dir;
+    // Header of odd length: the data section starts at an odd offset.
+    write_file(dir.path / "u.safetensors",
+               safetensors_raw(R"({"x":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}} )",
+                               f32_bytes({1.f, 2.f, 3.f})));
+    const Tensor x = SafeTensorsFile(dir.path / "u.safetensors").load_f32("x");
+    CHECK(x.f32()[0] == 1.f);
+    CHECK(x.f32()[2] == 3.f);
+}
+
+TEST_CASE("safetensors: every malformed file is rejected with a message naming the problem") {
+    const std::string data = f32_bytes({1, 2, 3, 4});  // 16 bytes
+    auto file_with = [&](const std::string& entries) { return safetensors_raw("{" + entries + "}", data); };
+    auto contains = [](const std::string& msg, const std::string& frag) {
+        INFO(msg);
+        CHECK(msg.find(frag) != std::string::npos);
+    };
+
+    contains(open_error("abc"), "truncated");
+    contains(open_error(""), "truncated");
+    {
+        std::string past = safetensors_raw("{}", "");
+        uint64_t huge = 1000;
+        std::memcpy(past.data(), &huge, 8);
+        const std::string msg = open_error(past);
+        contains(msg, "header length 1000");
+        contains(msg, "past the end");
+    }
+    contains(open_error(safetensors_raw("{\"a\":", "")), "invalid JSON header");
+    contains(open_error(safetensors_raw("[1]", "")), "JSON object");
+    contains(open_error(file_with(R"("a":{"dtype":"F32","shape":[4],"data_offsets":[8,24]})")), "outside the data section");
+    contains(open_error(file_with(R"("a":{"dtype":"F32","shape":[4],"data_offsets":[8,24]})")), "'a'");
+    contains(open_error(file_with(R"("a":{"dtype":"F32","shape":[0],"data_offsets":[12,8]})")), "end before they begin");
+    contains(open_error(file_with(R"("a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]})")), "non-negative");
+    {
+        const std::string msg = open_error(file_with(R"("a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},)"
+                                                     R"("b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]})"));
+        contains(msg, "overlap");
+        contains(msg, "'a'");
+        contains(msg, "'b'");
+    }
+    {
+        const std::string msg = open_error(file_with(R"("a":{"dtype":"I64","shape":[2],"data_offsets":[0,16]})"));
+        contains(msg, "unsupported dtype I64");
+        contains(msg, "'a'");
+    }
+    {
+        const std::string msg = open_error(file_with(R"("w":{"dtype":"F32","shape":[3],"data_offsets":[0,16]})"));
+        contains(msg, "16 bytes");
+        contains(msg, "[3]");
+        contains(msg, "12 bytes");
+    }
+    contains(open_error(file_with(R"("a":{"dtype":"F16","shape":[4],"data_offsets":[0,16]})")), "F16");
+    contains(open_error(file_with(R"("a":{"dtype":"F32","shape":[4]})")), "missing 'data_offsets'");
+    contains(open_error(file_with(R"("a":{"shape":[4],"data_offsets":[0,16]})")), "missing 'dtype'");
+    contains(open_error(file_with(R"("a":{"dtype":"F32","shape":"4","data_offsets":[0,16]})")), "shape must be an array");
+    contains(open_error(file_with(R"("a":{"dtype":"F32","shape":[4],"data_offsets":[0]})")), "[begin, end]");
+    contains(open_error(file_with(R"("__metadata__":[1])")), "__metadata__");
+    contains(open_error(file_with(R"("a":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904],)"
+                                  R"("data_offsets":[0,16]})")), "too large");
+    CHECK(open_error(file_with(R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                               R"("b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]})")) == "");
+}
+
+TEST_CASE("weights: a tied checkpoint resolves shared embeddings and lm_head, ignores stored positions") {
+    TempDir dir;
+    write_file(dir.path / "config.json", kTinyConfig);
+    const ModelConfig cfg = load_config(dir.path);
+    auto shapes = tiny_layer_shapes(4, 8);
+    shapes["model.shared.weight"] = {10, 4};
+    shapes["model.encoder.embed_positions.weight"] = {16, 4};  // ignored: tolk computes positions
+    auto entries = f32_entries(shapes);
+    write_file(dir.path / "model.safetensors", safetensors_file(entries));
+
+    const WeightStore ws = WeightStore::load(dir.path, cfg);
+    const Tensor& shared = ws.get("model.shared.weight");
+    CHECK(&ws.get("model.encoder.embed_tokens.weight") == &shared);
+    CHECK(&ws.get("model.decoder.embed_tokens.weight") == &shared);
+    CHECK(&ws.get("lm_head.weight") == &shared);
+    CHECK(ws.stored_name("lm_head.weight") == "model.shared.weight");
+    CHECK(shared.shape() == Shape{10, 4});
+
+    // Absent final_logits_bias is zeros, as transformers' registered buffer.
+    const Tensor& bias = ws.get("final_logits_bias");
+    CHECK(bias.shape() == Shape{1, 10});
+    for (int i = 0; i < 10; ++i) CHECK(bias.f32()[i] == 0.f);
+
+    // Values arrive unchanged: fc1.weight is the k-th tensor in name order, element i = k + i/1000.
+    int k = 0;
+    for (const auto& [name, shape] : shapes) {
+        if (name == "model.encoder.layers.0.fc1.weight") break;
+        ++k;
+    }
+    const Tensor& fc1 = ws.get("model.encoder.layers.0.fc1.weight");
+    CHECK(fc1.shape() == Shape{8, 4});
+    CHECK(fc1.f32()[5] == static_cast<float>(k) + 5 / 1000.f);
+
+    CHECK_FALSE(ws.contains("model.encoder.embed_positions.weight"));
+    // Unique tensors: shared 40 + bias 10 + encoder layer 172 + decoder layer 260.
+    CHECK(ws.parameter_count() == 40 + 10 + 172 + 260);
+    check_error([&] { ws.get("model.encoder.layers.1.fc1.weight"); }, {"'model.encoder.layers.1.fc1.weight'"});
+}
+
+TEST_CASE("weights: shared embeddings stored under an embed_tokens name, F16 checkpoint, stored bias") {
+    TempDir dir;
+    write_file(dir.path / "config.json", kTinyConfig);
+    const ModelConfig cfg = load_config(dir.path);
+    auto entries = f32_entries(tiny_layer_shapes(4, 8));
+    entries["model.decoder.embed_tokens.weight"] = {"F16", {10, 4}, u16_bytes(std::vector<uint16_t>(40, 0x3800))};
+    std::vector<float> bias(10);
+    for (int i = 0; i < 10; ++i) bias[i] = -static_cast<float>(i);
+    entries["final_logits_bias"] = {"F32", {1, 10}, f32_bytes(bias)};
+    write_file(dir.path / "model.safetensors", safetensors_file(entries));
+
+    const WeightStore ws = WeightStore::load(dir.path, cfg);
+    CHECK(ws.stored_name("model.encoder.embed_tokens.weight") == "model.decoder.embed_tokens.weight");
+    CHECK(&ws.get("model.encoder.embed_tokens.weight") == &ws.get("lm_head.weight"));
+    CHECK(ws.get("model.shared.weight").f32()[39] == 0.5f);  // F16 0x3800
+    CHECK(ws.get("final_logits_bias").f32()[7] == -7.f);
+}
+
+TEST_CASE("weights: separate vocabularies have their own embeddings; untied lm_head is required") {
+    TempDir dir;
+    write_file(dir.path / "config.json", R"({
+      "d_model": 4, "encoder_layers": 1, "decoder_layers": 1, "encoder_attention_heads": 2,
+      "decoder_attention_heads": 2, "encoder_ffn_dim": 8, "decoder_ffn_dim": 8, "vocab_size": 10,
+      "decoder_vocab_size": 7, "share_encoder_decoder_embeddings": false, "tie_word_embeddings": false,
+      "pad_token_id": 6, "decoder_start_token_id": 6, "activation_function": "relu"})");
+    const ModelConfig cfg = load_config(dir.path);
+    auto shapes = tiny_layer_shapes(4, 8);
+    shapes["model.encoder.embed_tokens.weight"] = {10, 4};
+    shapes["model.decoder.embed_tokens.weight"] = {7, 4};
+    shapes["lm_head.weight"] = {7, 4};
+    shapes["final_logits_bias"] = {1, 7};
+    shapes["model.shared.weight"] = {10, 4};  // transformers drops `shared` when unshared; a stray one is ignored
+    write_file(dir.path / "model.safetensors", safetensors_file(f32_entries(shapes)));
+
+    const WeightStore ws = WeightStore::load(dir.path, cfg);
+    CHECK(ws.get("model.encoder.embed_tokens.weight").shape() == Shape{10, 4});
+    CHECK(ws.get("model.decoder.embed_tokens.weight").shape() == Shape{7, 4});
+    CHECK(&ws.get("lm_head.weight") != &ws.get("model.decoder.embed_tokens.weight"));
+    CHECK(ws.get("lm_head.weight").shape() == Shape{7, 4});
+    CHECK_FALSE(ws.contains("model.shared.weight"));
+    CHECK(ws.parameter_count() == 40 + 28 + 28 + 7 + 172 + 260);
+
+    shapes.erase("lm_head.weight");
+    write_file(dir.path / "model.safetensors", safetensors_file(f32_entries(shapes)));
+    check_error([&] { WeightStore::load(dir.path, cfg); }, {"model.safetensors", "missing tensor 'lm_head.weight'", "[7,4]"});
+
+    // With tie_word_embeddings the decoder embedding stands in for the absent lm_head.
+    ModelConfig tied = cfg;
+    tied.tie_word_embeddings = true;
+    const WeightStore ws_tied = WeightStore::load(dir.path, tied);
+    CHECK(&ws_tied.get("lm_head.weight") == &ws_tied.get("model.decoder.embed_tokens.weight"));
+}
+
+TEST_CASE("weights: missing tensors and wrong shapes name the file, the tensor and both shapes") {
+    TempDir dir;
+    write_file(dir.path / "config.json", kTinyConfig);
+    const ModelConfig cfg = load_config(dir.path);
+
+    auto shapes = tiny_layer_shapes(4, 8);
+    shapes["model.shared.weight"] = {10, 4};
+    shapes["model.decoder.layers.0.fc1.weight"] = {4, 8};  // transposed
+    write_file(dir.path / "model.safetensors", safetensors_file(f32_entries(shapes)));
+    check_error([&] { WeightStore::load(dir.path, cfg); },
+                {"model.safetensors", "'model.decoder.layers.0.fc1.weight'", "[4,8]", "config expects [8,4]"});
+
+    shapes["model.decoder.layers.0.fc1.weight"] = {8, 4};
+    shapes.erase("model.decoder.layers.0.encoder_attn.k_proj.bias");
+    write_file(dir.path / "model.safetensors", safetensors_file(f32_entries(shapes)));
+    check_error([&] { WeightStore::load(dir.path, cfg); },
+                {"model.safetensors", "missing tensor 'model.decoder.layers.0.encoder_attn.k_proj.bias'"});
+
+    shapes["model.decoder.layers.0.encoder_attn.k_proj.bias"] = {4};
+    shapes.erase("model.shared.weight");
+    write_file(dir.path / "model.safetensors", safetensors_file(f32_entries(shapes)));
+    check_error([&] { WeightStore::load(dir.path, cfg); }, {"missing tensor 'model.shared.weight'"});
+
+    shapes["model.shared.weight"] = {11, 4};
+    write_file(dir.path / "model.safetensors", safetensors_file(f32_entries(shapes)));
+    check_error([&] { WeightStore::load(dir.path, cfg); }, {"'model.shared.weight' has shape [11,4]", "[10,4]"});
+
+    shapes["model.shared.weight"] = {10, 4};
+    shapes["final_logits_bias"] = {10};
+    write_file(dir.path / "model.safetensors", safetensors_file(f32_entries(shapes)));
+    check_error([&] { WeightStore::load(dir.path, cfg); }, {"'final_logits_bias' has shape [10]", "[1,10]"});
+
+    fs::remove(dir.path / "model.safetensors");
+    check_error([&] { WeightStore::load(dir.path, cfg); }, {"model.safetensors", "not found"});
+}
+
+TEST_CASE("weights: from_tensors validates in-memory tensors the same way") {
+    TempDir dir;
+    write_file(dir.path / "config.json", kTinyConfig);
+    const ModelConfig cfg = load_config(dir.path);
+    std::map<std::string, Tensor> tensors;
+    for (const auto& [name, shape] : tiny_layer_shapes(4, 8)) tensors.emplace(name, Tensor(shape));
+    tensors.emplace("model.shared.weight", Tensor(Shape{10, 4}));
+    const WeightStore ws = WeightStore::from_tensors(std::move(tensors), cfg, "random");
+    CHECK(ws.names().size() == WeightStore::expected_tensors(cfg).size());
+    for (const auto& [name, shape] : WeightStore::expected_tensors(cfg)) CHECK(ws.get(name).shape() == shape);
+
+    std::map<std::string, Tensor> missing;
+    check_error([&] { WeightStore::from_tensors(std::move(missing), cfg, "random"); }, {"random", "missing tensor"});
+}
