@@ -161,6 +161,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dtype", choices=["F32", "F16"], default="F16", help="storage dtype of model.safetensors")
     ap.add_argument("--beams", type=int, default=4, help="num_beams written to generation_config.json")
+    ap.add_argument("--export-now", action="store_true",
+                    help="skip training: select among the checkpoints saved so far and export (a running job "
+                         "is not disturbed)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -223,7 +226,7 @@ def main():
 
     model.train()
     budget = args.time_budget * 60
-    t0, t_ck, done = time.time() - state["elapsed"], time.time(), False
+    t0, t_ck, done = time.time() - state["elapsed"], time.time(), args.export_now
     win_loss, win_tok, win_t = 0.0, 0, time.time()
     while not done:
         rng = random.Random(args.seed * 1000 + state["epoch"])
@@ -278,7 +281,8 @@ def main():
     summary = {"chosen": chosen, "valid_nll": scores[chosen], "steps": state["step"], "epochs": state["epoch"],
                "target_tokens_seen": state["tokens"], "train_minutes": round(state["elapsed"] / 60, 1),
                "parameters": n_params}
-    write_json(args.run / "summary.json", summary)
+    if not args.export_now:
+        write_json(args.run / "summary.json", summary)
     log(args.run, f"exported {args.out}: {json.dumps(summary)}")
 
 
