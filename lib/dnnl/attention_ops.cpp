@@ -1,0 +1,155 @@
+// Attention matmuls and softmax on oneDNN: 4-D strided views over the projection buffers, one primitive per
+// shape, cached in the calling context.
+#include "dnnl/attention_ops.h"
+
+#include "dnnl/dnnl_internal.h"
+
+namespace tolk {
+
+using dnnl_detail::BoundPrimitive;
+using dnnl_detail::make_pd;
+using dnnl_detail::md_str;
+using dnnl_detail::OpKey;
+using dims = dnnl::memory::dims;
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+namespace {
+
+constexpr int mask_arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1;
+
+void check_view(const char* what, const HeadsView& v, int64_t width) {
+    TOLK_CHECK(v.data != nullptr && v.batch > 0 && v.len > 0, "attention: ", what, " view is empty (batch ",
+               v.batch, ", len ", v.len, ")");
+    TOLK_CHECK(v.row_stride >= width && v.batch_stride >= (v.len - 1) * v.row_stride + width, "attention: ", what,
+               " view strides (batch ", v.batch_stride, ", row ", v.row_stride, ") cannot hold ", v.len,
+               " rows of ", width, " floats");
+}
+
+}  // namespace
+
+void attention_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
+                      const float* mask, MaskKind mask_kind, float* scores) {
+    const int64_t width = n_heads * d_head;
+    check_view("query", q, width);
+    check_view("key", k, width);
+    TOLK_CHECK(q.batch == k.batch, "attention: query batch ", q.batch, " != key batch ", k.batch);
+    TOLK_CHECK(mask != nullptr, "attention: scores need a mask");
+    const int64_t batch = q.batch, q_len = q.len, k_len = k.len;
+
+    auto& impl = ctx.impl();
+    OpKey key;
+    key.op = dnnl_detail::op_attention_scores;
+    key.v = {n_heads, d_head, batch, q_len, k_len, q.batch_stride, q.row_stride, k.batch_stride, k.row_stride,
+             static_cast<int64_t>(mask_kind), 0, 0};
+    BoundPrimitive* bound = impl.find(key);
+    if (!bound) {
+        const auto& engine = dnnl_detail::cpu_engine();
+        // Q as {batch, n_heads, q_len, d_head}; K^T as {batch, n_heads, d_head, k_len}: the transpose is a stride.
+        const dnnl::memory::desc q_md({batch, n_heads, q_len, d_head}, dt::f32,
+                                      dims{q.batch_stride, d_head, q.row_stride, 1});
+        const dnnl::memory::desc k_md({batch, n_heads, d_head, k_len}, dt::f32,
+                                      dims{k.batch_stride, d_head, 1, k.row_stride});
+        const dnnl::memory::desc s_md({batch, n_heads, q_len, k_len}, dt::f32, tag::abcd);
+        // The mask keeps its batch dimension: oneDNN 2.6 drops to a reference kernel when a binary post-op
+        // broadcasts over the batch ({1, 1, q_len, k_len}).
+        const dnnl::memory::desc m_md(
+            {batch, 1, mask_kind == MaskKind::per_query ? q_len : 1, k_len}, dt::f32, tag::abcd);
+        dnnl::post_ops ops;
+        ops.append_binary(dnnl::algorithm::binary_add, m_md);
+        dnnl::primitive_attr attr;
+        attr.set_post_ops(ops);
+        BoundPrimitive b;
+        b.description = "attention scores Q " + md_str(q_md) + " x K^T " + md_str(k_md) + " + mask " +
+                        md_str(m_md) + " -> " + md_str(s_md);
+        auto pd = make_pd(b.description, [&] {
+            return dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, k_md, s_md), attr, engine);
+        });
+        b.impl = pd.impl_info_str();
+        b.primitive = dnnl::matmul(pd);
+        b.args = {{DNNL_ARG_SRC, dnnl::memory(q_md, engine, nullptr)},
+                  {DNNL_ARG_WEIGHTS, dnnl::memory(k_md, engine, nullptr)},
+                  {DNNL_ARG_DST, dnnl::memory(s_md, engine, nullptr)},
+                  {mask_arg, dnnl::memory(m_md, engine, nullptr)}};
+        bound = &impl.insert(key, std::move(b));
+    }
+    bound->set(DNNL_ARG_SRC, q.data);
+    bound->set(DNNL_ARG_WEIGHTS, k.data);
+    bound->set(DNNL_ARG_DST, scores);
+    bound->set(mask_arg, mask);
+    impl.execute(*bound);
+}
+
+void attention_context(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len,
+                       const HeadsView& v, float* out, int64_t out_batch_stride, int64_t out_row_stride) {
+    const int64_t width = n_heads * d_head;
+    check_view("value", v, width);
+    TOLK_CHECK(probs != nullptr && out != nullptr && q_len > 0, "attention: empty probabilities or output");
+    TOLK_CHECK(out_row_stride >= width && out_batch_stride >= (q_len - 1) * out_row_stride + width,
+               "attention: output strides (batch ", out_batch_stride, ", row ", out_row_stride, ") cannot hold ",
+               q_len, " rows of ", width, " floats");
+    const int64_t batch = v.batch, k_len = v.len;
+
+    auto& impl = ctx.impl();
+    OpKey key;
+    key.op = dnnl_detail::op_attention_context;
+    key.v = {n_heads, d_head, batch, q_len, k_len, v.batch_stride, v.row_stride, out_batch_stride, out_row_stride,
+             0, 0, 0};
+    BoundPrimitive* bound = impl.find(key);
+    if (!bound) {
+        const auto& engine = dnnl_detail::cpu_engine();
+        const dnnl::memory::desc p_md({batch, n_heads, q_len, k_len}, dt::f32, tag::abcd);
+        const dnnl::memory::desc v_md({batch, n_heads, k_len, d_head}, dt::f32,
+                                      dims{v.batch_stride, d_head, v.row_stride, 1});
+        // dst {batch, n_heads, q_len, d_head} with head h at column h * d_head of each output row: merged heads.
+        const dnnl::memory::desc o_md({batch, n_heads, q_len, d_head}, dt::f32,
+                                      dims{out_batch_stride, d_head, out_row_stride, 1});
+        BoundPrimitive b;
+        b.description = "attention context P " + md_str(p_md) + " x V " + md_str(v_md) + " -> " + md_str(o_md);
+        auto pd = make_pd(b.description, [&] {
+            return dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, o_md), engine);
+        });
+        b.impl = pd.impl_info_str();
+        b.primitive = dnnl::matmul(pd);
+        b.args = {{DNNL_ARG_SRC, dnnl::memory(p_md, engine, nullptr)},
+                  {DNNL_ARG_WEIGHTS, dnnl::memory(v_md, engine, nullptr)},
+                  {DNNL_ARG_DST, dnnl::memory(o_md, engine, nullptr)}};
+        bound = &impl.insert(key, std::move(b));
+    }
+    bound->set(DNNL_ARG_SRC, probs);
+    bound->set(DNNL_ARG_WEIGHTS, v.data);
+    bound->set(DNNL_ARG_DST, out);
+    impl.execute(*bound);
+}
+
+void softmax_rows(DnnlContext& ctx, float* x, int64_t rows, int64_t cols) {
+    TOLK_CHECK(x != nullptr && rows > 0 && cols > 0, "softmax: empty input [", rows, ",", cols, "]");
+    auto& impl = ctx.impl();
+    OpKey key;
+    key.op = dnnl_detail::op_softmax;
+    key.v[0] = rows;
+    key.v[1] = cols;
+    BoundPrimitive* bound = impl.find(key);
+    if (!bound) {
+        const auto& engine = dnnl_detail::cpu_engine();
+        const dnnl::memory::desc md({rows, cols}, dt::f32, tag::ab);
+        BoundPrimitive b;
+        b.description = "softmax " + md_str(md) + " axis 1";
+        auto pd = make_pd(b.description, [&] {
+            return dnnl::softmax_v2_forward::primitive_desc(
+                dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference,
+                                               dnnl::algorithm::softmax_accurate, md, md, 1),
+                engine);
+        });
+        b.impl = pd.impl_info_str();
+        b.primitive = dnnl::softmax_v2_forward(pd);
+        // In place: source and destination are the same buffer.
+        dnnl::memory mem(md, engine, nullptr);
+        b.args = {{DNNL_ARG_SRC, mem}, {DNNL_ARG_DST, mem}};
+        bound = &impl.insert(key, std::move(b));
+    }
+    bound->set(DNNL_ARG_SRC, x);
+    impl.execute(*bound);
+}
+
+}  // namespace tolk

@@ -1,0 +1,52 @@
+// The oneDNN core of multi-head attention: Q*K^T (+ additive mask), softmax over keys, and P*V written with the
+// heads merged. All batch items and heads go through one matmul each: heads are a batch dimension expressed
+// with strided memory descriptors over the [batch, len, n_heads * d_head] projection buffers, so nothing is
+// transposed or copied.
+#pragma once
+
+#include <cstdint>
+
+#include "dnnl/context.h"
+
+namespace tolk {
+
+// Rows of n_heads * d_head floats seen as heads: element (b, h, t, d) lives at
+// data[b * batch_stride + t * row_stride + h * d_head + d]. A dense [batch, len, d_model] buffer has
+// row_stride = d_model and batch_stride = len * d_model; a K/V cache with room for more positions has a larger
+// batch_stride. oneDNN picks its fastest (brgemm) kernels when the view is dense.
+struct HeadsView {
+    const float* data = nullptr;
+    int64_t batch = 0;
+    int64_t len = 0;
+    int64_t batch_stride = 0;
+    int64_t row_stride = 0;
+};
+
+inline HeadsView dense_heads(const float* data, int64_t batch, int64_t len, int64_t d_model) {
+    return {data, batch, len, len * d_model, d_model};
+}
+
+// The additive mask fused into Q*K^T (finite values: 0 keeps a score, a large negative value removes it).
+enum class MaskKind {
+    per_key,    // [batch, k_len]: one row per batch item, the same for every query (padding)
+    per_query,  // [batch, q_len, k_len]: a row per query (causal)
+};
+
+// Masked score: large enough that exp() underflows to exactly 0 after softmax's max subtraction, finite so that
+// a fully masked row still gives numbers, and far from float's limits so adding it to a score cannot overflow.
+inline constexpr float mask_value = -1e9f;
+
+// scores[batch, n_heads, q_len, k_len] = Q K^T + mask. Q and K must agree on batch and n_heads * d_head.
+// The 1/sqrt(d_head) scale is not applied here: the model folds it into the Q projection.
+void attention_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
+                      const float* mask, MaskKind mask_kind, float* scores);
+
+// out(b, t, h * d_head + d) = sum_s probs[b, h, t, s] * V(b, h, s, d), written into rows of out_row_stride floats
+// (batch item b starts at out + b * out_batch_stride): the heads come out merged.
+void attention_context(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len,
+                       const HeadsView& v, float* out, int64_t out_batch_stride, int64_t out_row_stride);
+
+// In-place softmax over the last axis of x[rows, cols] (oneDNN softmax_v2, accurate: max-subtracted).
+void softmax_rows(DnnlContext& ctx, float* x, int64_t rows, int64_t cols);
+
+}  // namespace tolk

@@ -1,0 +1,111 @@
+// The process-wide CPU engine, per-thread contexts with their primitive cache, and the OpenMP thread count.
+#include "dnnl/context.h"
+
+#include <dlfcn.h>
+
+#include <atomic>
+
+#include "dnnl/dnnl_internal.h"
+
+namespace tolk {
+
+namespace dnnl_detail {
+
+const dnnl::engine& cpu_engine() {
+    static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    return engine;
+}
+
+uint64_t next_instance_id() {
+    static std::atomic<uint64_t> next{op_first_instance};
+    return next.fetch_add(1);
+}
+
+std::string md_str(const dnnl::memory::desc& md) {
+    std::ostringstream os;
+    const dnnl_memory_desc_t& d = md.data;
+    os << dnnl_dt2str(d.data_type) << '{';
+    for (int i = 0; i < d.ndims; ++i) os << (i ? "," : "") << d.dims[i];
+    os << '}';
+    if (d.format_kind == dnnl_blocked) {
+        os << ":{";
+        for (int i = 0; i < d.ndims; ++i) os << (i ? "," : "") << d.format_desc.blocking.strides[i];
+        os << '}';
+        for (int i = 0; i < d.format_desc.blocking.inner_nblks; ++i)
+            os << d.format_desc.blocking.inner_blks[i] << static_cast<char>('a' + d.format_desc.blocking.inner_idxs[i]);
+    } else {
+        os << ":any";
+    }
+    return os.str();
+}
+
+}  // namespace dnnl_detail
+
+// A translation of many batches sees many shapes; past this many primitives the cache starts over rather than
+// grow without bound (a rebuilt primitive costs about 100 microseconds).
+constexpr std::size_t max_cached_primitives = 8192;
+
+dnnl_detail::BoundPrimitive& DnnlContext::Impl::insert(const dnnl_detail::OpKey& key,
+                                                       dnnl_detail::BoundPrimitive bound) {
+    if (cache.size() >= max_cached_primitives) cache.clear();
+    return cache.emplace(key, std::move(bound)).first->second;
+}
+
+void DnnlContext::Impl::execute(dnnl_detail::BoundPrimitive& bound) {
+    try {
+        bound.primitive.execute(stream, bound.args);
+    } catch (const dnnl::error& e) {
+        TOLK_FAIL("oneDNN failed to run ", bound.description, " (", bound.impl, "): ", e.what());
+    }
+}
+
+DnnlContext::DnnlContext() : impl_(std::make_unique<Impl>()) {
+    try {
+        impl_->stream = dnnl::stream(dnnl_detail::cpu_engine());
+    } catch (const dnnl::error& e) {
+        TOLK_FAIL("oneDNN cannot create a CPU stream: ", e.what());
+    }
+}
+
+DnnlContext::~DnnlContext() = default;
+
+std::vector<std::string> DnnlContext::primitive_report() const {
+    std::vector<std::string> out;
+    for (const auto& [key, bound] : impl_->cache) out.push_back(bound.description + " -> " + bound.impl);
+    return out;
+}
+
+std::vector<std::string> DnnlContext::implementations() const {
+    std::vector<std::string> out;
+    for (const auto& [key, bound] : impl_->cache) out.push_back(bound.impl);
+    return out;
+}
+
+std::size_t DnnlContext::cached_primitives() const { return impl_->cache.size(); }
+
+void DnnlContext::clear() { impl_->cache.clear(); }
+
+// oneDNN runs on the OpenMP runtime it was built with (libgomp, loaded with libdnnl). The library target does
+// not link OpenMP itself, so its entry points are looked up at run time in the already loaded runtime.
+namespace {
+template <typename Fn>
+Fn openmp_entry(const char* name) {
+    return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
+}
+}  // namespace
+
+void set_num_threads(int n) {
+    if (n <= 0) return;
+    using SetFn = void (*)(int);
+    static const SetFn set = openmp_entry<SetFn>("omp_set_num_threads");
+    TOLK_CHECK(set != nullptr, "cannot set the thread count: the OpenMP runtime is not loaded");
+    set(n);
+}
+
+int num_threads() {
+    using GetFn = int (*)();
+    static const GetFn get = openmp_entry<GetFn>("omp_get_max_threads");
+    return get ? get() : 1;
+}
+
+}  // namespace tolk

@@ -1,0 +1,40 @@
+// DnnlContext: one thread's oneDNN state (a stream on the process-wide CPU engine and every primitive this
+// thread has built, cached by shape), and the thread-count control for --threads.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tolk {
+
+class DnnlContext {
+public:
+    DnnlContext();
+    ~DnnlContext();
+    DnnlContext(const DnnlContext&) = delete;
+    DnnlContext& operator=(const DnnlContext&) = delete;
+
+    // Primitives built so far by this context, one line each: "<op and shapes> -> <impl_info_str()>".
+    // Tests use it to check that the hot path never runs a reference ("ref") kernel.
+    std::vector<std::string> primitive_report() const;
+    std::vector<std::string> implementations() const;  // the impl_info_str() of each cached primitive
+    std::size_t cached_primitives() const;
+    // Drops every cached primitive (they are rebuilt on demand).
+    void clear();
+
+    struct Impl;
+    Impl& impl() { return *impl_; }
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// Sets the number of threads oneDNN (OpenMP) uses for work started from the calling thread; n <= 0 keeps the
+// default (all cores).
+void set_num_threads(int n);
+// The number of threads the next oneDNN call from this thread will use.
+int num_threads();
+
+}  // namespace tolk

@@ -1,0 +1,81 @@
+// Private to lib/dnnl: the process-wide oneDNN engine, the per-context cache of primitives bound to their
+// memory objects, and the wrapper that turns oneDNN failures into tolk::Error. Never include outside lib/dnnl.
+#pragma once
+
+#include <oneapi/dnnl/dnnl.hpp>
+#include <oneapi/dnnl/dnnl_debug.h>
+
+#include <array>
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "dnnl/context.h"
+
+namespace tolk::dnnl_detail {
+
+// One CPU engine for the whole process: packed weights created on it are usable from every context.
+const dnnl::engine& cpu_engine();
+
+// What a cached primitive was built for: the owning op (a Linear's id, or a fixed id for stateless ops) and the
+// shape values that select the primitive. Unused slots stay 0.
+struct OpKey {
+    uint64_t op = 0;
+    std::array<int64_t, 12> v{};
+    bool operator==(const OpKey& o) const { return op == o.op && v == o.v; }
+};
+
+struct OpKeyHash {
+    std::size_t operator()(const OpKey& k) const {
+        uint64_t h = k.op * 0x9e3779b97f4a7c15ull;
+        for (int64_t x : k.v) h = (h ^ static_cast<uint64_t>(x)) * 0x100000001b3ull;
+        return static_cast<std::size_t>(h ^ (h >> 29));
+    }
+};
+
+// A primitive together with its argument map. The memory objects wrap user buffers; each call only swaps their
+// data handles, so a cached call allocates nothing.
+struct BoundPrimitive {
+    dnnl::primitive primitive;
+    std::unordered_map<int, dnnl::memory> args;
+    std::string description;  // op, dims and dtypes, for errors and the impl report
+    std::string impl;         // impl_info_str() of the chosen implementation
+
+    void set(int arg, const void* data) { args.at(arg).set_data_handle(const_cast<void*>(data)); }
+};
+
+// Fixed ids of the stateless ops in OpKey::op; Linear and LayerNorm instances take ids above these.
+enum : uint64_t { op_attention_scores = 1, op_attention_context = 2, op_softmax = 3, op_first_instance = 16 };
+uint64_t next_instance_id();
+
+// Creates a primitive descriptor, rethrowing oneDNN's failure as tolk::Error naming the op, dims and dtypes.
+template <typename F>
+auto make_pd(const std::string& description, F&& create) {
+    try {
+        return create();
+    } catch (const dnnl::error& e) {
+        TOLK_FAIL("oneDNN cannot create ", description, ": ", e.what(), " (status ", static_cast<int>(e.status), ")");
+    }
+}
+
+std::string md_str(const dnnl::memory::desc& md);  // "f32{2,3}:{3,1}" (dims and strides)
+
+}  // namespace tolk::dnnl_detail
+
+namespace tolk {
+
+struct DnnlContext::Impl {
+    dnnl::stream stream;
+    std::unordered_map<dnnl_detail::OpKey, dnnl_detail::BoundPrimitive, dnnl_detail::OpKeyHash> cache;
+
+    dnnl_detail::BoundPrimitive* find(const dnnl_detail::OpKey& key) {
+        auto it = cache.find(key);
+        return it == cache.end() ? nullptr : &it->second;
+    }
+    dnnl_detail::BoundPrimitive& insert(const dnnl_detail::OpKey& key, dnnl_detail::BoundPrimitive bound);
+    void execute(dnnl_detail::BoundPrimitive& bound);
+};
+
+}  // namespace tolk

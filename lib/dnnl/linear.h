@@ -1,0 +1,59 @@
+// Linear: y = act(x * W^T + b) on a oneDNN matmul, with W prepacked once into the layout the kernel wants and
+// one primitive per row count, built on first use and cached in the caller's DnnlContext.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/tensor.h"
+#include "dnnl/context.h"
+
+namespace tolk {
+
+namespace dnnl_detail {
+struct BoundPrimitive;
+}
+
+// Elementwise activation fused into a matmul as a oneDNN post-op.
+enum class Activation { none, relu, gelu, swish };
+
+// Maps a config's activation_function ("swish"/"silu", "gelu", "relu") to an Activation; throws naming the
+// value otherwise. "gelu" is the exact (erf) GELU, as transformers' ACT2FN["gelu"].
+Activation activation_from_name(std::string_view name);
+
+class Linear {
+public:
+    Linear();
+    // weight: [out_features, in_features] (PyTorch's layout); bias: [out_features] or [1, out_features], or
+    // nullptr for none. `name` identifies the layer in errors and reports (e.g. "model.encoder.layers.0.fc1").
+    Linear(const Tensor& weight, const Tensor* bias, Activation activation, std::string name);
+    Linear(Linear&&) noexcept;
+    Linear& operator=(Linear&&) noexcept;
+    ~Linear();
+
+    // y[rows, out_features] = act(x[rows, in_features] * W^T + b). With accumulate, y += x * W^T + b instead
+    // (a fused residual add: oneDNN's sum post-op); accumulate needs Activation::none.
+    void forward(DnnlContext& ctx, const float* x, float* y, int64_t rows, bool accumulate = false) const;
+
+    // The implementation oneDNN picks for `rows` rows (builds and caches the primitive if needed).
+    std::string implementation(DnnlContext& ctx, int64_t rows, bool accumulate = false) const;
+
+    int64_t in_features() const { return in_features_; }
+    int64_t out_features() const { return out_features_; }
+    const std::string& name() const { return name_; }
+
+private:
+    struct Packed;
+    dnnl_detail::BoundPrimitive& bind(DnnlContext& ctx, int64_t rows, bool accumulate) const;
+
+    std::shared_ptr<const Packed> packed_;  // prepacked weights and bias, immutable, shared by all threads
+    int64_t in_features_ = 0;
+    int64_t out_features_ = 0;
+    Activation activation_ = Activation::none;
+    std::string name_;
+    uint64_t id_ = 0;
+};
+
+}  // namespace tolk

@@ -1,0 +1,416 @@
+// Tests for lib/dnnl: Linear, attention matmuls, softmax and layer norm against naive double-precision loops on
+// random inputs, and the guard that hot-path shapes never run oneDNN's reference kernels.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "dnnl/attention_ops.h"
+#include "dnnl/context.h"
+#include "dnnl/layer_norm.h"
+#include "dnnl/linear.h"
+
+using namespace tolk;
+
+namespace {
+
+std::vector<float> random_vector(std::size_t n, std::mt19937& rng, float lo = -1.f, float hi = 1.f) {
+    std::uniform_real_distribution<float> dist(lo, hi);
+    std::vector<float> v(n);
+    for (float& x : v) x = dist(rng);
+    return v;
+}
+
+Tensor random_tensor(Shape shape, std::mt19937& rng) {
+    Tensor t(std::move(shape));
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = dist(rng);
+    return t;
+}
+
+// |got - want| within 1e-5 of the magnitude the result was summed from (the L1 norm of its terms), which is
+// what float accumulation error scales with.
+void check_close(float got, double want, double magnitude, const std::string& where) {
+    const double tol = 1e-5 * (magnitude + 1e-3);
+    if (!(std::fabs(got - want) <= tol)) {
+        FAIL_CHECK(where << ": got " << got << ", want " << want << " (tolerance " << tol << ")");
+    }
+}
+
+double apply_activation(Activation a, double x) {
+    switch (a) {
+        case Activation::none: return x;
+        case Activation::relu: return x > 0 ? x : 0;
+        case Activation::gelu: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+        case Activation::swish: return x / (1.0 + std::exp(-x));
+    }
+    return x;
+}
+
+bool is_reference_kernel(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
+
+}  // namespace
+
+TEST_CASE("activation_from_name maps Marian's names and rejects others") {
+    CHECK(activation_from_name("swish") == Activation::swish);
+    CHECK(activation_from_name("silu") == Activation::swish);
+    CHECK(activation_from_name("gelu") == Activation::gelu);
+    CHECK(activation_from_name("relu") == Activation::relu);
+    CHECK_THROWS_WITH_AS(activation_from_name("tanh"), doctest::Contains("'tanh'"), Error);
+}
+
+TEST_CASE("Linear matches a naive loop with and without bias, activations and the fused residual sum") {
+    std::mt19937 rng(1);
+    DnnlContext ctx;
+    struct Case { int64_t in, out; bool bias; Activation act; bool accumulate; };
+    const Case cases[] = {
+        {48, 80, true, Activation::none, false},   {32, 301, true, Activation::none, false},
+        {64, 32, false, Activation::none, false},  {48, 96, true, Activation::swish, false},
+        {48, 96, true, Activation::gelu, false},   {48, 96, true, Activation::relu, false},
+        {96, 48, true, Activation::none, true},    {40, 24, false, Activation::none, true},
+    };
+    for (const Case& c : cases) {
+        const Tensor w = random_tensor({c.out, c.in}, rng);  // [out, in]
+        const Tensor b = random_tensor({c.out}, rng);
+        const Linear linear(w, c.bias ? &b : nullptr, c.act, "test.linear");
+        CHECK(linear.in_features() == c.in);
+        CHECK(linear.out_features() == c.out);
+        for (int64_t rows : {1, 7, 33}) {
+            const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
+            const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
+            std::vector<float> y = y0;
+            linear.forward(ctx, x.data(), y.data(), rows, c.accumulate);
+            // Twice: the second call reuses the cached primitive and must give the same numbers.
+            std::vector<float> y2 = y0;
+            linear.forward(ctx, x.data(), y2.data(), rows, c.accumulate);
+            CHECK(y == y2);
+            for (int64_t r = 0; r < rows; ++r) {
+                for (int64_t o = 0; o < c.out; ++o) {
+                    double acc = c.bias ? b.f32()[o] : 0.0;
+                    double mag = std::fabs(acc);
+                    for (int64_t i = 0; i < c.in; ++i) {
+                        const double t = static_cast<double>(x[r * c.in + i]) * w.f32()[o * c.in + i];
+                        acc += t;
+                        mag += std::fabs(t);
+                    }
+                    double want = apply_activation(c.act, acc);
+                    if (c.accumulate) {
+                        want += y0[r * c.out + o];
+                        mag += std::fabs(y0[r * c.out + o]);
+                    }
+                    check_close(y[r * c.out + o], want, mag,
+                                "Linear " + std::to_string(c.in) + "->" + std::to_string(c.out) + " row " +
+                                    std::to_string(r) + " col " + std::to_string(o));
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("Linear rejects bad weights and reports the layer name") {
+    const Tensor w({4, 3});
+    const Tensor bad_bias({5});
+    CHECK_THROWS_WITH_AS(Linear(w, &bad_bias, Activation::none, "enc.fc1"), doctest::Contains("enc.fc1"), Error);
+    const Tensor w3({2, 3, 4});
+    CHECK_THROWS_AS(Linear(w3, nullptr, Activation::none, "x"), Error);
+    const Linear ok(w, nullptr, Activation::swish, "enc.fc1");
+    DnnlContext ctx;
+    std::vector<float> x(12), y(16);
+    CHECK_THROWS_WITH_AS(ok.forward(ctx, x.data(), y.data(), 4, /*accumulate=*/true), doctest::Contains("enc.fc1"),
+                         Error);
+}
+
+TEST_CASE("softmax_rows matches a naive softmax, also with masked entries") {
+    std::mt19937 rng(2);
+    DnnlContext ctx;
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {5, 7}, {24, 33}, {3, 100}}) {
+        std::vector<float> x = random_vector(static_cast<std::size_t>(rows * cols), rng, -8.f, 8.f);
+        if (cols > 2) x[1] = mask_value;  // a masked score must come out as exactly 0
+        const std::vector<float> in = x;
+        softmax_rows(ctx, x.data(), rows, cols);
+        for (int64_t r = 0; r < rows; ++r) {
+            double mx = -1e300;
+            for (int64_t c = 0; c < cols; ++c) mx = std::max(mx, static_cast<double>(in[r * cols + c]));
+            double sum = 0;
+            for (int64_t c = 0; c < cols; ++c) sum += std::exp(in[r * cols + c] - mx);
+            for (int64_t c = 0; c < cols; ++c) {
+                const double want = std::exp(in[r * cols + c] - mx) / sum;
+                const float got = x[r * cols + c];
+                if (!(std::fabs(got - want) <= 1e-5 * want + 1e-7))
+                    FAIL_CHECK("softmax [" << rows << "," << cols << "] at " << r << "," << c << ": got " << got
+                                           << ", want " << want);
+            }
+        }
+        if (cols > 2) CHECK(x[1] == 0.0f);
+    }
+}
+
+TEST_CASE("LayerNorm matches a naive loop in place and out of place") {
+    std::mt19937 rng(3);
+    DnnlContext ctx;
+    for (int64_t dim : {32, 48, 512}) {
+        const Tensor gamma = random_tensor({dim}, rng);
+        const Tensor beta = random_tensor({dim}, rng);
+        const LayerNorm norm(gamma, beta, 1e-5f, "test.norm");
+        const int64_t rows = 9;
+        std::vector<float> x = random_vector(static_cast<std::size_t>(rows * dim), rng, -3.f, 5.f);
+        std::vector<float> want(x.size());
+        for (int64_t r = 0; r < rows; ++r) {
+            double mean = 0, var = 0;
+            for (int64_t c = 0; c < dim; ++c) mean += x[r * dim + c];
+            mean /= static_cast<double>(dim);
+            for (int64_t c = 0; c < dim; ++c) var += (x[r * dim + c] - mean) * (x[r * dim + c] - mean);
+            var /= static_cast<double>(dim);
+            for (int64_t c = 0; c < dim; ++c)
+                want[r * dim + c] =
+                    static_cast<float>((x[r * dim + c] - mean) / std::sqrt(var + 1e-5) * gamma.f32()[c] + beta.f32()[c]);
+        }
+        std::vector<float> out(x.size());
+        norm.forward(ctx, x.data(), out.data(), rows);
+        norm.forward(ctx, x.data(), x.data(), rows);  // in place
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            const double mag = std::fabs(want[i]) + 1.0;
+            check_close(out[i], want[i], mag, "layer norm out of place " + std::to_string(i));
+            check_close(x[i], want[i], mag, "layer norm in place " + std::to_string(i));
+        }
+    }
+}
+
+namespace {
+
+// Naive multi-head attention on views: scores = QK^T + mask, softmax, P V with heads merged; double precision.
+struct NaiveAttention {
+    std::vector<double> probs;  // [batch, n_heads, q_len, k_len]
+    std::vector<double> out;    // [batch, q_len, n_heads * d_head]
+};
+
+NaiveAttention naive_attention(int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
+                               const HeadsView& v, const std::vector<float>& mask, MaskKind kind) {
+    const int64_t batch = q.batch, q_len = q.len, k_len = k.len, width = n_heads * d_head;
+    NaiveAttention r;
+    r.probs.assign(static_cast<std::size_t>(batch * n_heads * q_len * k_len), 0.0);
+    r.out.assign(static_cast<std::size_t>(batch * q_len * width), 0.0);
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t h = 0; h < n_heads; ++h)
+            for (int64_t t = 0; t < q_len; ++t) {
+                std::vector<double> s(static_cast<std::size_t>(k_len));
+                double mx = -1e300;
+                for (int64_t j = 0; j < k_len; ++j) {
+                    double acc = 0;
+                    for (int64_t d = 0; d < d_head; ++d)
+                        acc += static_cast<double>(q.data[b * q.batch_stride + t * q.row_stride + h * d_head + d]) *
+                               k.data[b * k.batch_stride + j * k.row_stride + h * d_head + d];
+                    acc += kind == MaskKind::per_key ? mask[b * k_len + j] : mask[(b * q_len + t) * k_len + j];
+                    s[j] = acc;
+                    mx = std::max(mx, acc);
+                }
+                double sum = 0;
+                for (double& x : s) sum += (x = std::exp(x - mx));
+                for (int64_t j = 0; j < k_len; ++j) {
+                    const double p = s[j] / sum;
+                    r.probs[((b * n_heads + h) * q_len + t) * k_len + j] = p;
+                    for (int64_t d = 0; d < d_head; ++d)
+                        r.out[(b * q_len + t) * width + h * d_head + d] +=
+                            p * v.data[b * v.batch_stride + j * v.row_stride + h * d_head + d];
+                }
+            }
+    return r;
+}
+
+// Runs scores -> softmax -> context through oneDNN and compares both the probabilities and the merged output.
+void check_attention(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
+                     const HeadsView& v, const std::vector<float>& mask, MaskKind kind, const std::string& what) {
+    const int64_t batch = q.batch, q_len = q.len, k_len = k.len, width = n_heads * d_head;
+    std::vector<float> scores(static_cast<std::size_t>(batch * n_heads * q_len * k_len));
+    attention_scores(ctx, n_heads, d_head, q, k, mask.data(), kind, scores.data());
+    softmax_rows(ctx, scores.data(), batch * n_heads * q_len, k_len);
+    // Output rows wider than the heads (stride width + 3) check that the merge honours the destination strides.
+    const int64_t out_stride = width + 3;
+    std::vector<float> out(static_cast<std::size_t>(batch * q_len * out_stride), 7.0f);
+    attention_context(ctx, n_heads, d_head, scores.data(), q_len, v, out.data(), q_len * out_stride, out_stride);
+    const NaiveAttention want = naive_attention(n_heads, d_head, q, k, v, mask, kind);
+    for (std::size_t i = 0; i < scores.size(); ++i)
+        check_close(scores[i], want.probs[i], 1.0, what + " probability " + std::to_string(i));
+    for (int64_t r = 0; r < batch * q_len; ++r) {
+        for (int64_t c = 0; c < width; ++c)
+            check_close(out[r * out_stride + c], want.out[r * width + c], 1.0,
+                        what + " output row " + std::to_string(r) + " col " + std::to_string(c));
+        for (int64_t c = width; c < out_stride; ++c) CHECK(out[r * out_stride + c] == 7.0f);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("attention with a padding mask over several heads and batch items matches a naive loop") {
+    std::mt19937 rng(4);
+    DnnlContext ctx;
+    const int64_t n_heads = 4, d_head = 8, width = n_heads * d_head, batch = 3, len = 6;
+    const std::vector<int64_t> lengths = {6, 2, 4};
+    // Dense [batch, len, width] projections, as in the encoder.
+    const std::vector<float> q = random_vector(static_cast<std::size_t>(batch * len * width), rng, -2.f, 2.f);
+    const std::vector<float> k = random_vector(q.size(), rng, -2.f, 2.f);
+    const std::vector<float> v = random_vector(q.size(), rng);
+    std::vector<float> mask(static_cast<std::size_t>(batch * len), 0.0f);
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t j = lengths[b]; j < len; ++j) mask[b * len + j] = mask_value;
+    check_attention(ctx, n_heads, d_head, dense_heads(q.data(), batch, len, width),
+                    dense_heads(k.data(), batch, len, width), dense_heads(v.data(), batch, len, width), mask,
+                    MaskKind::per_key, "padding");
+}
+
+TEST_CASE("attention with a causal mask matches a naive loop, and masked keys get zero weight") {
+    std::mt19937 rng(5);
+    DnnlContext ctx;
+    const int64_t n_heads = 2, d_head = 16, width = n_heads * d_head, batch = 2, len = 5;
+    const std::vector<float> q = random_vector(static_cast<std::size_t>(batch * len * width), rng, -2.f, 2.f);
+    const std::vector<float> k = random_vector(q.size(), rng, -2.f, 2.f);
+    const std::vector<float> v = random_vector(q.size(), rng);
+    std::vector<float> mask(static_cast<std::size_t>(batch * len * len), 0.0f);
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t t = 0; t < len; ++t)
+            for (int64_t j = t + 1; j < len; ++j) mask[(b * len + t) * len + j] = mask_value;
+    check_attention(ctx, n_heads, d_head, dense_heads(q.data(), batch, len, width),
+                    dense_heads(k.data(), batch, len, width), dense_heads(v.data(), batch, len, width), mask,
+                    MaskKind::per_query, "causal");
+
+    std::vector<float> scores(static_cast<std::size_t>(batch * n_heads * len * len));
+    attention_scores(ctx, n_heads, d_head, dense_heads(q.data(), batch, len, width),
+                     dense_heads(k.data(), batch, len, width), mask.data(), MaskKind::per_query, scores.data());
+    softmax_rows(ctx, scores.data(), batch * n_heads * len, len);
+    for (int64_t row = 0; row < batch * n_heads * len; ++row) {
+        const int64_t t = row % len;
+        for (int64_t j = t + 1; j < len; ++j) CHECK(scores[row * len + j] == 0.0f);
+    }
+}
+
+TEST_CASE("attention reads strided views: a K/V cache with spare capacity and queries grouped per sentence") {
+    std::mt19937 rng(6);
+    DnnlContext ctx;
+    const int64_t n_heads = 4, d_head = 8, width = n_heads * d_head;
+    SUBCASE("decoder step: one query per row against a cache of capacity 16 holding 5 positions") {
+        const int64_t rows = 3, capacity = 16, used = 5;
+        const std::vector<float> q = random_vector(static_cast<std::size_t>(rows * width), rng, -2.f, 2.f);
+        const std::vector<float> kc = random_vector(static_cast<std::size_t>(rows * capacity * width), rng);
+        const std::vector<float> vc = random_vector(kc.size(), rng);
+        const std::vector<float> mask(static_cast<std::size_t>(rows * used), 0.0f);
+        const HeadsView kv{kc.data(), rows, used, capacity * width, width};
+        const HeadsView vv{vc.data(), rows, used, capacity * width, width};
+        check_attention(ctx, n_heads, d_head, {q.data(), rows, 1, width, width}, kv, vv, mask, MaskKind::per_key,
+                        "cache");
+    }
+    SUBCASE("cross-attention: beams of a sentence as its query positions, keys per sentence, padding") {
+        const int64_t sentences = 2, beam = 3, src_len = 7;
+        const std::vector<float> q = random_vector(static_cast<std::size_t>(sentences * beam * width), rng);
+        const std::vector<float> k = random_vector(static_cast<std::size_t>(sentences * src_len * width), rng);
+        const std::vector<float> v = random_vector(k.size(), rng);
+        std::vector<float> mask(static_cast<std::size_t>(sentences * src_len), 0.0f);
+        for (int64_t j = 4; j < src_len; ++j) mask[src_len + j] = mask_value;
+        check_attention(ctx, n_heads, d_head, dense_heads(q.data(), sentences, beam, width),
+                        dense_heads(k.data(), sentences, src_len, width), dense_heads(v.data(), sentences, src_len, width),
+                        mask, MaskKind::per_key, "grouped");
+    }
+}
+
+TEST_CASE("attention rejects inconsistent views") {
+    DnnlContext ctx;
+    std::vector<float> buf(64), scores(64), mask(8);
+    const HeadsView q{buf.data(), 2, 1, 8, 8};
+    const HeadsView k{buf.data(), 3, 1, 8, 8};
+    CHECK_THROWS_WITH_AS(attention_scores(ctx, 2, 4, q, k, mask.data(), MaskKind::per_key, scores.data()),
+                         doctest::Contains("batch"), Error);
+    const HeadsView narrow{buf.data(), 2, 1, 8, 4};
+    CHECK_THROWS_AS(attention_scores(ctx, 2, 4, narrow, narrow, mask.data(), MaskKind::per_key, scores.data()),
+                    Error);
+}
+
+TEST_CASE("hot-path primitives do not fall back to oneDNN reference kernels") {
+    // The shapes a base-size Marian model (d_model 512, 8 heads, d_ff 2048) runs: encoder and full-decoder
+    // projections and attention over dense buffers, decoder steps against a cache with spare capacity, grouped
+    // cross-attention, the vocabulary projection, softmax and layer norm.
+    std::mt19937 rng(7);
+    DnnlContext ctx;
+    const int64_t d_model = 512, n_heads = 8, d_head = 64, d_ff = 2048, vocab = 1000;
+    const Tensor w_proj = random_tensor({d_model, d_model}, rng), b_proj = random_tensor({d_model}, rng);
+    const Tensor w_fc1 = random_tensor({d_ff, d_model}, rng), b_fc1 = random_tensor({d_ff}, rng);
+    const Tensor w_fc2 = random_tensor({d_model, d_ff}, rng);
+    const Tensor w_vocab = random_tensor({vocab, d_model}, rng), b_vocab = random_tensor({vocab}, rng);
+    const Linear proj(w_proj, &b_proj, Activation::none, "proj");
+    const Linear fc1(w_fc1, &b_fc1, Activation::swish, "fc1");
+    const Linear fc1_gelu(w_fc1, &b_fc1, Activation::gelu, "fc1_gelu");
+    const Linear fc1_relu(w_fc1, &b_fc1, Activation::relu, "fc1_relu");
+    const Linear fc2(w_fc2, &b_proj, Activation::none, "fc2");
+    const Linear vocab_proj(w_vocab, &b_vocab, Activation::none, "lm_head");
+    const LayerNorm norm(b_proj, b_proj, 1e-5f, "norm");
+    std::vector<float> a(static_cast<std::size_t>(256 * d_ff)), b(a.size()), c(a.size());
+    std::vector<float> scores(static_cast<std::size_t>(8 * n_heads * 40 * 40)), mask(8 * 40 * 40);
+    std::vector<float> cache(static_cast<std::size_t>(8 * 64 * d_model));
+    for (int64_t rows : {1, 4, 12, 240}) {
+        proj.forward(ctx, a.data(), b.data(), rows);
+        proj.forward(ctx, a.data(), b.data(), rows, /*accumulate=*/true);
+        fc1.forward(ctx, a.data(), b.data(), rows);
+        fc1_gelu.forward(ctx, a.data(), b.data(), rows);
+        fc1_relu.forward(ctx, a.data(), b.data(), rows);
+        fc2.forward(ctx, a.data(), b.data(), rows, /*accumulate=*/true);
+        vocab_proj.forward(ctx, a.data(), b.data(), rows);
+        norm.forward(ctx, b.data(), b.data(), rows);
+    }
+    // Encoder self-attention (6 sentences x 40 tokens) and the full decoder's causal self-attention.
+    const HeadsView dense = dense_heads(a.data(), 6, 40, d_model);
+    attention_scores(ctx, n_heads, d_head, dense, dense, mask.data(), MaskKind::per_key, scores.data());
+    attention_scores(ctx, n_heads, d_head, dense, dense, mask.data(), MaskKind::per_query, scores.data());
+    softmax_rows(ctx, scores.data(), 6 * n_heads * 40, 40);
+    attention_context(ctx, n_heads, d_head, scores.data(), 40, dense, c.data(), 40 * d_model, d_model);
+    // Decoder step: 8 rows, one query each, 16 of 64 cached positions.
+    const HeadsView step_q{a.data(), 8, 1, d_model, d_model};
+    const HeadsView step_cache{cache.data(), 8, 16, 64 * d_model, d_model};
+    attention_scores(ctx, n_heads, d_head, step_q, step_cache, mask.data(), MaskKind::per_key, scores.data());
+    softmax_rows(ctx, scores.data(), 8 * n_heads, 16);
+    attention_context(ctx, n_heads, d_head, scores.data(), 1, step_cache, c.data(), d_model, d_model);
+    // Cross-attention: 2 sentences x 4 beams against 40 source positions.
+    const HeadsView cross_q = dense_heads(a.data(), 2, 4, d_model);
+    const HeadsView memory = dense_heads(b.data(), 2, 40, d_model);
+    attention_scores(ctx, n_heads, d_head, cross_q, memory, mask.data(), MaskKind::per_key, scores.data());
+    attention_context(ctx, n_heads, d_head, scores.data(), 4, memory, c.data(), 4 * d_model, d_model);
+
+    const std::vector<std::string> report = ctx.primitive_report();
+    CHECK(report.size() > 30);
+    for (const std::string& line : report) {
+        INFO(line);
+        const std::string impl = line.substr(line.rfind(" -> ") + 4);
+        CHECK_FALSE(is_reference_kernel(impl));
+    }
+    // Linear projections and dense attention get the brgemm kernels.
+    CHECK(proj.implementation(ctx, 240).rfind("brg", 0) == 0);
+    CHECK(vocab_proj.implementation(ctx, 4).rfind("brg", 0) == 0);
+}
+
+TEST_CASE("primitives are cached per shape and contexts are independent") {
+    std::mt19937 rng(8);
+    const Tensor w = random_tensor({16, 8}, rng);
+    const Linear linear(w, nullptr, Activation::none, "cache");
+    DnnlContext ctx, other;
+    std::vector<float> x(8 * 5), y(16 * 5);
+    linear.forward(ctx, x.data(), y.data(), 5);
+    linear.forward(ctx, x.data(), y.data(), 5);
+    CHECK(ctx.cached_primitives() == 1);
+    linear.forward(ctx, x.data(), y.data(), 3);
+    CHECK(ctx.cached_primitives() == 2);
+    CHECK(other.cached_primitives() == 0);
+    ctx.clear();
+    CHECK(ctx.cached_primitives() == 0);
+}
+
+TEST_CASE("set_num_threads changes the OpenMP thread count") {
+    const int before = num_threads();
+    set_num_threads(1);
+    CHECK(num_threads() == 1);
+    set_num_threads(2);
+    CHECK(num_threads() == 2);
+    set_num_threads(0);  // keeps the current value
+    CHECK(num_threads() == 2);
+    set_num_threads(before);
+}
