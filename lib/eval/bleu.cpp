@@ -253,7 +253,9 @@ std::string Bleu::signature(int nrefs) const {
     }
     if (options_.smooth == BleuSmooth::floor || options_.smooth == BleuSmooth::add_k) {
         const double value = options_.smooth_value < 0 ? default_smooth_value(options_.smooth) : options_.smooth_value;
-        smooth += "[" + fixed(value, 2) + "]";
+        smooth += '[';
+        smooth += fixed(value, 2);
+        smooth += ']';
     }
     return "nrefs:" + nrefs_field(nrefs) + "|case:" + (options_.lowercase ? "lc" : "mixed") +
            "|eff:" + (options_.effective_order ? "yes" : "no") +
