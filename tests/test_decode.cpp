@@ -165,7 +165,7 @@ Hypothesis reference_greedy(const LogitsFn& fn, const SearchSettings& s, int voc
         score += lp[static_cast<size_t>(best)];
         if (best == s.eos_token_id) break;
     }
-    h.score = static_cast<float>(score);
+    h.score = static_cast<float>(score / std::pow(static_cast<double>(h.ids.size()), s.length_penalty));
     return h;
 }
 
@@ -331,7 +331,7 @@ TEST_CASE("greedy: pad banned even when it has the highest logit; forced eos at 
     double sum = std::exp(-5.0);
     for (int v = 1; v < 6; ++v) sum += std::exp(0.5 * v);
     const double lp4 = 2.0 - std::log(sum);
-    CHECK(got[0][0].score == doctest::Approx(3 * lp4).epsilon(1e-6));
+    CHECK(got[0][0].score == doctest::Approx(3 * lp4 / 4).epsilon(1e-6));  // 4 tokens, length_penalty 1
 }
 
 TEST_CASE("hand-computed beam search: eos outside the first num_beams, length penalty, forced eos, n-best") {
@@ -374,7 +374,10 @@ TEST_CASE("hand-computed beam search: eos outside the first num_beams, length pe
     s.nbest = 1;
     got = search(model, s, {{1, 0}});
     CHECK(got[0][0].ids == Ids{1, 1, 0});
-    CHECK(got[0][0].score == doctest::Approx(std::log(0.5) + std::log(0.45)).epsilon(1e-6));
+    CHECK(got[0][0].score == doctest::Approx(std::log(0.5) + std::log(0.45)).epsilon(1e-6));  // length_penalty 0
+    s.length_penalty = 1.0;
+    got = search(model, s, {{1, 0}});
+    CHECK(got[0][0].score == doctest::Approx((std::log(0.5) + std::log(0.45)) / 3).epsilon(1e-6));
 }
 
 TEST_CASE("beam search matches the naive reference (beam sizes, length penalties, stopping rules, n-best)") {
@@ -434,10 +437,10 @@ TEST_CASE("beam search with a beam wider than the search space finds the brute-f
     }
 }
 
-TEST_CASE("beam 1 is greedy, and greedy equals the naive one-beam search") {
+TEST_CASE("beam 1 is greedy: greedy equals the naive one-beam search, ids and score") {
     const int V = 10;
     const LogitsFn fn = hashed_logits(V, 0);
-    for (double lp : {1.0, 0.0}) {
+    for (double lp : {1.0, 0.0, 0.6}) {
         const SearchSettings s = settings_for(V, 1, 10, lp);
         FakeModel model(V, fn);
         const auto sources = some_sources();
@@ -446,9 +449,7 @@ TEST_CASE("beam 1 is greedy, and greedy equals the naive one-beam search") {
             const auto one_beam = reference_beam(fn, s, V, sources[i]);
             REQUIRE(one_beam.size() == 1);
             CHECK(got[i][0].ids == one_beam[0].ids);
-            // The beam score is the greedy sum normalised by the length.
-            const double norm = std::pow(static_cast<double>(got[i][0].ids.size()), lp);
-            CHECK(got[i][0].score / norm == doctest::Approx(one_beam[0].score).epsilon(1e-5));
+            CHECK(got[i][0].score == doctest::Approx(one_beam[0].score).epsilon(1e-5));
         }
     }
 }

@@ -9,8 +9,10 @@
 //   ForcedEOSTokenLogitsProcessor at the last allowed step sets every score to -inf except forced_eos_token_id,
 //   which becomes 0 (all transformers versions set it to 0).
 // - Greedy (num_beams 1): argmax of the processed logits, ties to the lowest id (torch.argmax); a sentence stops at
-//   eos. Transformers returns no greedy score; ours is the sum, over the chosen tokens, of the log-probabilities as
-//   the beam path computes them: log_softmax of the raw logits, then the processors (so a forced eos adds 0).
+//   eos. Transformers returns no greedy score; ours is what a one-beam hypothesis scores, as scripts/tolkpy's
+//   reference does: the sum, over the chosen tokens, of the log-probabilities as the beam path computes them
+//   (log_softmax of the raw logits, then the processors, so a forced eos adds 0), divided by
+//   (generated tokens including eos)^length_penalty.
 // - Beam search (BeamSearchScorer, and the rewritten _beam_search of 4.50+, which agree on everything below except
 //   where noted): log_softmax of the raw logits, then the processors, plus each beam's running score (float32);
 //   beams 1.. start at -1e9 so that the first step expands beam 0 only; the top 2*num_beams candidates over
@@ -166,7 +168,9 @@ std::vector<std::vector<Hypothesis>> greedy_search(StepModel& model, const Searc
         if (!active.empty() && keep_rows.size() != rows_before) model.reorder(keep_rows);
     }
     for (int i = 0; i < batch; ++i) {
-        results[static_cast<size_t>(i)][0].score = static_cast<float>(scores[static_cast<size_t>(i)]);
+        Hypothesis& h = results[static_cast<size_t>(i)][0];
+        h.score = static_cast<float>(scores[static_cast<size_t>(i)] /
+                                     std::pow(static_cast<double>(h.ids.size()), settings.length_penalty));
     }
     return results;
 }

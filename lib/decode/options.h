@@ -19,7 +19,7 @@ struct DecodeOptions {
 };
 
 // A generated target sequence: tokens without the decoder start token, ending with </s> when it ended.
-// score: greedy: sum of the chosen tokens' log-probabilities; beam: that sum / (ids.size())^length_penalty.
+// score: the sum of the tokens' log-probabilities / (ids.size())^length_penalty, for greedy and beam search alike.
 struct Hypothesis {
     std::vector<int32_t> ids;
     float score = 0.0f;
