@@ -18,6 +18,10 @@ using namespace tolk;
 
 namespace {
 
+// One thread: these shapes are tiny, and OpenMP's spinning threads slow to a crawl when the test runner or
+// other jobs already occupy the cores. Set before any test runs, on the thread that runs them.
+const bool single_threaded = (set_num_threads(1), true);
+
 std::vector<float> random_vector(std::size_t n, std::mt19937& rng, float lo = -1.f, float hi = 1.f) {
     std::uniform_real_distribution<float> dist(lo, hi);
     std::vector<float> v(n);

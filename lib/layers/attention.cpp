@@ -1,0 +1,41 @@
+// Multi-head attention: loads the projections (folding the score scale into Q) and runs scores, softmax and the
+// weighted sum of values on oneDNN.
+#include "layers/attention.h"
+
+#include <cmath>
+
+namespace tolk {
+
+MultiHeadAttention::MultiHeadAttention(const WeightStore& weights, const std::string& prefix, int64_t model_dim,
+                                       int64_t heads)
+    : d_model(model_dim), n_heads(heads) {
+    TOLK_CHECK(n_heads > 0 && d_model % n_heads == 0, prefix, ": d_model ", d_model, " is not divisible by ",
+               n_heads, " heads");
+    d_head = d_model / n_heads;
+    // Scores are (x W_q + b_q) K^T / sqrt(d_head). Scaling W_q and b_q once here instead saves a pass over the
+    // [batch, n_heads, q_len, k_len] scores in every layer and step, and keeps the score matmul free of an
+    // output-scale attribute; transformers scales the projected queries too, so this differs only in rounding.
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d_head)));
+    Tensor q_weight = weights.get(prefix + ".q_proj.weight").clone();  // [d_model, d_model]
+    Tensor q_bias = weights.get(prefix + ".q_proj.bias").clone();      // [d_model]
+    for (int64_t i = 0; i < q_weight.numel(); ++i) q_weight.f32()[i] *= scale;
+    for (int64_t i = 0; i < q_bias.numel(); ++i) q_bias.f32()[i] *= scale;
+    q_proj = Linear(q_weight, &q_bias, Activation::none, prefix + ".q_proj");
+    const auto load = [&](const char* name) {
+        const std::string p = prefix + "." + name;
+        return Linear(weights.get(p + ".weight"), &weights.get(p + ".bias"), Activation::none, p);
+    };
+    k_proj = load("k_proj");
+    v_proj = load("v_proj");
+    out_proj = load("out_proj");
+}
+
+void MultiHeadAttention::attend(DnnlContext& ctx, const HeadsView& q, const HeadsView& k, const HeadsView& v,
+                                const float* mask, MaskKind mask_kind, Tensor& scores, float* out) const {
+    scores.resize({q.batch, n_heads, q.len, k.len});  // [batch, n_heads, q_len, k_len]
+    attention_scores(ctx, n_heads, d_head, q, k, mask, mask_kind, scores.f32());
+    softmax_rows(ctx, scores.f32(), q.batch * n_heads * q.len, k.len);
+    attention_context(ctx, n_heads, d_head, scores.f32(), q.len, v, out, q.len * d_model, d_model);
+}
+
+}  // namespace tolk

@@ -1,0 +1,34 @@
+// MultiHeadAttention: the q/k/v/out projections of one Marian attention block (Hugging Face names
+// <prefix>.{q,k,v,out}_proj) and the attention itself, run as whole-batch oneDNN matmuls.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/tensor.h"
+#include "dnnl/attention_ops.h"
+#include "dnnl/linear.h"
+#include "model/weights.h"
+
+namespace tolk {
+
+struct MultiHeadAttention {
+    MultiHeadAttention() = default;
+    // prefix: e.g. "model.decoder.layers.0.encoder_attn".
+    MultiHeadAttention(const WeightStore& weights, const std::string& prefix, int64_t d_model, int64_t n_heads);
+
+    // out rows [q.batch * q.len, d_model] (dense) = softmax(Q K^T + mask) V with the heads merged; `scores` is
+    // scratch, resized to [batch, n_heads, q_len, k_len].
+    void attend(DnnlContext& ctx, const HeadsView& q, const HeadsView& k, const HeadsView& v, const float* mask,
+                MaskKind mask_kind, Tensor& scores, float* out) const;
+
+    Linear q_proj;  // scaled by 1/sqrt(d_head) at load
+    Linear k_proj;
+    Linear v_proj;
+    Linear out_proj;
+    int64_t d_model = 0;
+    int64_t n_heads = 0;
+    int64_t d_head = 0;
+};
+
+}  // namespace tolk

@@ -1,0 +1,47 @@
+// MarianModel: builds the embeddings, the encoder and decoder stacks and the output projection from the weight
+// store, once.
+#include "layers/marian_model.h"
+
+#include <cmath>
+#include <string>
+
+#include "layers/positions.h"
+
+namespace tolk {
+
+MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights) : config_(config) {
+    TOLK_CHECK(config.d_model > 0 && config.max_position_embeddings > 0, config.dir.string(),
+               ": d_model and max_position_embeddings must be positive");
+    // Positions are not stored in Marian checkpoints: both stacks use the same fixed table.
+    auto positions = std::make_shared<const Tensor>(
+        sinusoidal_positions(config.max_position_embeddings, config.d_model));  // [max_positions, d_model]
+    // transformers multiplies the float embeddings by math.sqrt(d_model), a scalar applied in float.
+    const float scale = config.scale_embedding ? static_cast<float>(std::sqrt(static_cast<double>(config.d_model)))
+                                               : 1.0f;
+    const std::string encoder_name = "model.encoder.embed_tokens.weight";
+    const std::string decoder_name = "model.decoder.embed_tokens.weight";
+    auto encoder_table = std::make_shared<const Tensor>(weights.get(encoder_name).clone());  // [vocab, d_model]
+    // Tied tables (a joint vocabulary) are kept once.
+    std::shared_ptr<const Tensor> decoder_table =
+        weights.stored_name(encoder_name) == weights.stored_name(decoder_name)
+            ? encoder_table
+            : std::make_shared<const Tensor>(weights.get(decoder_name).clone());  // [decoder_vocab, d_model]
+    encoder_embed_ = Embeddings(encoder_table, positions, scale, encoder_name);
+    decoder_embed_ = Embeddings(decoder_table, positions, scale, decoder_name);
+
+    encoder_layers_.reserve(static_cast<std::size_t>(config.encoder_layers));
+    for (int i = 0; i < config.encoder_layers; ++i) encoder_layers_.emplace_back(weights, config, i);
+    decoder_layers_.reserve(static_cast<std::size_t>(config.decoder_layers));
+    for (int i = 0; i < config.decoder_layers; ++i) decoder_layers_.emplace_back(weights, config, i);
+
+    // Marian always adds final_logits_bias (zeros in most checkpoints, but not all).
+    lm_head_ = Linear(weights.get("lm_head.weight"), &weights.get("final_logits_bias"), Activation::none, "lm_head");
+}
+
+std::unique_ptr<MarianModel> MarianModel::load(const std::filesystem::path& dir) {
+    const ModelConfig config = load_config(dir);
+    const WeightStore weights = WeightStore::load(dir, config);
+    return std::make_unique<MarianModel>(config, weights);
+}
+
+}  // namespace tolk

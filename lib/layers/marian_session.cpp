@@ -1,0 +1,275 @@
+// MarianSession: encoder pass, cross-attention memory per source sentence, cached step-by-step decoding with
+// row reordering for beams, and the teacher-forced passes used by tests.
+#include <algorithm>
+#include <cstring>
+
+#include "layers/marian_model.h"
+
+namespace tolk {
+
+namespace {
+
+// Decoder self-attention reads the cache in blocks of this many positions (the positions past the current one
+// masked out), so one attention primitive serves 16 consecutive steps instead of one.
+constexpr int64_t position_block = 16;
+
+int64_t round_up(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
+
+void copy_floats(float* dst, const float* src, int64_t n) {
+    std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
+}
+
+}  // namespace
+
+MarianSession::MarianSession(const MarianModel& model)
+    : model_(model), layers_(model.decoder_layers().size()), spare_(model.decoder_layers().size()) {}
+
+void MarianSession::run_encoder(const std::vector<std::vector<int32_t>>& src_ids) {
+    rows_ = 0;  // the encoder's buffers are the decoder's: any decoding in progress ends here
+    TOLK_CHECK(!src_ids.empty(), "encoder: empty batch of source sentences");
+    const int64_t batch = static_cast<int64_t>(src_ids.size());
+    int64_t src_len = 0;
+    for (std::size_t b = 0; b < src_ids.size(); ++b) {
+        const int64_t len = static_cast<int64_t>(src_ids[b].size());
+        TOLK_CHECK(len > 0, "encoder: source sentence ", b, " has no tokens (it should at least hold </s>)");
+        TOLK_CHECK(len <= model_.max_positions(), "encoder: source sentence ", b, " has ", len,
+                   " tokens, more than max_position_embeddings (", model_.max_positions(), ")");
+        src_len = std::max(src_len, len);
+    }
+    const int64_t d_model = model_.d_model();
+    const Embeddings& embed = model_.encoder_embeddings();
+    // Padding positions never reach a real token (their keys are masked), so any valid id serves for them.
+    const int32_t pad_id = model_.config().pad_token_id;
+    const int32_t filler = pad_id >= 0 && pad_id < embed.vocab_size() ? pad_id : 0;
+    x_.resize({batch * src_len, d_model});  // [batch, src_len, d_model]
+    src_mask_.resize({batch, src_len});     // [batch, src_len]
+    for (int64_t b = 0; b < batch; ++b) {
+        const std::vector<int32_t>& ids = src_ids[static_cast<std::size_t>(b)];
+        const int64_t len = static_cast<int64_t>(ids.size());
+        for (int64_t t = 0; t < src_len; ++t) {
+            const bool token = t < len;
+            embed.embed(token ? ids[static_cast<std::size_t>(t)] : filler, t, x_.f32() + (b * src_len + t) * d_model);
+            src_mask_.f32()[b * src_len + t] = token ? 0.0f : mask_value;
+        }
+    }
+    for (const EncoderLayer& layer : model_.encoder_layers())
+        layer.forward(ctx_, x_.f32(), batch, src_len, src_mask_.f32(), ws_);
+    src_len_ = src_len;
+}
+
+void MarianSession::project_cross(int64_t batch) {
+    const int64_t d_model = model_.d_model();
+    const auto& decoder = model_.decoder_layers();
+    for (std::size_t l = 0; l < decoder.size(); ++l) {
+        LayerState& state = layers_[l];
+        state.cross_k.resize({batch, src_len_, d_model});  // [batch, src_len, d_model]
+        state.cross_v.resize({batch, src_len_, d_model});
+        decoder[l].project_memory(ctx_, x_.f32(), batch * src_len_, state.cross_k.f32(), state.cross_v.f32());
+    }
+    groups_ = batch;
+}
+
+CrossAttentionMemory MarianSession::cross_memory(const LayerState& layer) const {
+    return {layer.cross_k.f32(), layer.cross_v.f32(), groups_, src_len_, src_mask_.f32()};
+}
+
+void MarianSession::start(const std::vector<std::vector<int32_t>>& src_ids, int beam) {
+    TOLK_CHECK(beam >= 1, "decoder: beam must be at least 1, got ", beam);
+    run_encoder(src_ids);
+    const int64_t batch = static_cast<int64_t>(src_ids.size());
+    project_cross(batch);
+    // Room for about twice the source length to start with; longer outputs double it (reserve_positions).
+    capacity_ = std::min(round_up(std::max<int64_t>(2 * src_len_ + 8, 32), position_block),
+                         round_up(model_.max_positions(), position_block));
+    const int64_t d_model = model_.d_model();
+    rows_ = batch * beam;
+    for (LayerState& state : layers_) {
+        state.self_k.resize({rows_, capacity_, d_model});  // [rows, capacity, d_model]
+        state.self_v.resize({rows_, capacity_, d_model});
+    }
+    position_ = 0;
+    filled_ = 0;
+}
+
+void MarianSession::reserve_positions(int64_t needed) {
+    if (needed <= capacity_) return;
+    const int64_t capacity = round_up(std::max(needed, 2 * capacity_), position_block);
+    const int64_t d_model = model_.d_model();
+    for (LayerState& state : layers_) {
+        for (Tensor* cache : {&state.self_k, &state.self_v}) {
+            Tensor grown({rows_, capacity, d_model});  // [rows, capacity, d_model]
+            for (int64_t r = 0; r < rows_; ++r)
+                copy_floats(grown.f32() + r * capacity * d_model, cache->f32() + r * capacity_ * d_model,
+                            filled_ * d_model);
+            *cache = std::move(grown);
+        }
+    }
+    capacity_ = capacity;
+}
+
+void MarianSession::clear_positions(int64_t from, int64_t to) {
+    // Positions the scores read but no step wrote yet must hold zeros, not stale or uninitialised memory: their
+    // probabilities are exactly 0, but 0 * NaN would still poison the weighted sum of values.
+    const int64_t d_model = model_.d_model();
+    for (LayerState& state : layers_)
+        for (Tensor* cache : {&state.self_k, &state.self_v})
+            for (int64_t r = 0; r < rows_; ++r)
+                std::memset(cache->f32() + (r * capacity_ + from) * d_model, 0,
+                            static_cast<std::size_t>((to - from) * d_model) * sizeof(float));
+}
+
+const float* MarianSession::step(std::span<const int32_t> tokens) {
+    TOLK_CHECK(rows_ > 0, "decoder: step() needs start() first (or every row was dropped)");
+    TOLK_CHECK(static_cast<int64_t>(tokens.size()) == rows_, "decoder: step() got ", tokens.size(),
+               " tokens for ", rows_, " live rows");
+    TOLK_CHECK(position_ < model_.max_positions(), "decoder: position ", position_,
+               " is past max_position_embeddings (", model_.max_positions(), ")");
+    const int64_t d_model = model_.d_model();
+    const int64_t visible = std::min(round_up(position_ + 1, position_block), model_.max_positions());
+    reserve_positions(visible);
+    if (visible > filled_) {
+        clear_positions(filled_, visible);
+        filled_ = visible;
+    }
+
+    x_.resize({rows_, d_model});  // [rows, d_model]
+    const Embeddings& embed = model_.decoder_embeddings();
+    for (int64_t r = 0; r < rows_; ++r) embed.embed(tokens[static_cast<std::size_t>(r)], position_, x_.f32() + r * d_model);
+    self_mask_.resize({rows_, visible});  // [rows, visible]: this position and the ones before it
+    for (int64_t r = 0; r < rows_; ++r)
+        for (int64_t s = 0; s < visible; ++s) self_mask_.f32()[r * visible + s] = s <= position_ ? 0.0f : mask_value;
+
+    const auto& decoder = model_.decoder_layers();
+    for (std::size_t l = 0; l < decoder.size(); ++l) {
+        LayerState& state = layers_[l];
+        const SelfAttentionCache cache{state.self_k.f32(), state.self_v.f32(), capacity_, position_, visible,
+                                       self_mask_.f32()};
+        decoder[l].forward_step(ctx_, x_.f32(), rows_, cache, cross_memory(state), ws_);
+    }
+    logits_.resize({rows_, model_.target_vocab_size()});  // [rows, vocab_size]
+    model_.lm_head().forward(ctx_, x_.f32(), logits_.f32(), rows_);
+    ++position_;
+    return logits_.f32();
+}
+
+void MarianSession::reorder(std::span<const int32_t> src_rows) {
+    TOLK_CHECK(rows_ > 0, "decoder: reorder() needs start() first (or every row was dropped)");
+    const int64_t n = static_cast<int64_t>(src_rows.size());
+    bool identity = n <= rows_;
+    for (int64_t i = 0; i < n; ++i) {
+        const int32_t r = src_rows[static_cast<std::size_t>(i)];
+        TOLK_CHECK(r >= 0 && r < rows_, "decoder: reorder() names row ", r, ", but there are ", rows_, " live rows");
+        identity = identity && r == i;
+    }
+    if (n == 0) {
+        rows_ = 0;
+        return;
+    }
+    const int64_t d_model = model_.d_model();
+
+    // Self-attention caches: new row i continues old row src_rows[i].
+    if (!identity) {
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+            LayerState& state = layers_[l];
+            LayerState& spare = spare_[l];
+            for (auto [cache, target] : {std::pair{&state.self_k, &spare.self_k}, std::pair{&state.self_v, &spare.self_v}}) {
+                target->resize({n, capacity_, d_model});  // [rows, capacity, d_model]
+                for (int64_t i = 0; i < n; ++i)
+                    copy_floats(target->f32() + i * capacity_ * d_model,
+                                cache->f32() + src_rows[static_cast<std::size_t>(i)] * capacity_ * d_model,
+                                filled_ * d_model);
+                std::swap(*cache, *target);
+            }
+        }
+    }
+
+    // Cross-attention: keep one entry per group of consecutive rows that read the same sentence (the usual case:
+    // a sentence's beams stay together, finished sentences drop out whole); when the rows do not form equal
+    // groups, every row gets its own entry.
+    const int64_t per_group = rows_ / groups_;
+    row_group_.resize(static_cast<std::size_t>(n));
+    for (int64_t i = 0; i < n; ++i)
+        row_group_[static_cast<std::size_t>(i)] = static_cast<int32_t>(src_rows[static_cast<std::size_t>(i)] / per_group);
+    group_order_.clear();
+    int64_t run_length = 0;
+    bool equal_runs = true;
+    for (int64_t i = 0; i < n;) {
+        int64_t j = i;
+        while (j < n && row_group_[static_cast<std::size_t>(j)] == row_group_[static_cast<std::size_t>(i)]) ++j;
+        if (run_length == 0) run_length = j - i;
+        equal_runs = equal_runs && j - i == run_length;
+        group_order_.push_back(row_group_[static_cast<std::size_t>(i)]);
+        i = j;
+    }
+    if (!equal_runs) group_order_.assign(row_group_.begin(), row_group_.end());
+    const int64_t groups = static_cast<int64_t>(group_order_.size());
+    bool same_groups = groups == groups_;
+    for (int64_t g = 0; same_groups && g < groups; ++g) same_groups = group_order_[static_cast<std::size_t>(g)] == g;
+    if (!same_groups) {
+        const int64_t block = src_len_ * d_model;
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+            LayerState& state = layers_[l];
+            LayerState& spare = spare_[l];
+            for (auto [memory, target] :
+                 {std::pair{&state.cross_k, &spare.cross_k}, std::pair{&state.cross_v, &spare.cross_v}}) {
+                target->resize({groups, src_len_, d_model});  // [groups, src_len, d_model]
+                for (int64_t g = 0; g < groups; ++g)
+                    copy_floats(target->f32() + g * block, memory->f32() + group_order_[static_cast<std::size_t>(g)] * block,
+                                block);
+                std::swap(*memory, *target);
+            }
+        }
+        src_mask_spare_.resize({groups, src_len_});  // [groups, src_len]
+        for (int64_t g = 0; g < groups; ++g)
+            copy_floats(src_mask_spare_.f32() + g * src_len_,
+                        src_mask_.f32() + group_order_[static_cast<std::size_t>(g)] * src_len_, src_len_);
+        std::swap(src_mask_, src_mask_spare_);
+    }
+    groups_ = groups;
+    rows_ = n;
+}
+
+Tensor MarianSession::encode(const std::vector<std::vector<int32_t>>& src_ids) {
+    run_encoder(src_ids);
+    Tensor out({static_cast<int64_t>(src_ids.size()), src_len_, model_.d_model()});  // [batch, src_len, d_model]
+    copy_floats(out.f32(), x_.f32(), out.numel());
+    return out;
+}
+
+Tensor MarianSession::forward_logits(const std::vector<std::vector<int32_t>>& src_ids,
+                                     const std::vector<std::vector<int32_t>>& tgt_input_ids) {
+    TOLK_CHECK(tgt_input_ids.size() == src_ids.size(), "forward_logits: ", src_ids.size(), " source sentences but ",
+               tgt_input_ids.size(), " target sequences");
+    run_encoder(src_ids);
+    const int64_t batch = static_cast<int64_t>(src_ids.size());
+    project_cross(batch);
+    int64_t tgt_len = 0;
+    for (std::size_t b = 0; b < tgt_input_ids.size(); ++b) {
+        TOLK_CHECK(!tgt_input_ids[b].empty(), "forward_logits: target sequence ", b, " is empty");
+        tgt_len = std::max(tgt_len, static_cast<int64_t>(tgt_input_ids[b].size()));
+    }
+    const int64_t d_model = model_.d_model();
+    const Embeddings& embed = model_.decoder_embeddings();
+    const int32_t pad_id = model_.config().pad_token_id;
+    x_.resize({batch * tgt_len, d_model});  // [batch, tgt_len, d_model]
+    for (int64_t b = 0; b < batch; ++b) {
+        const std::vector<int32_t>& ids = tgt_input_ids[static_cast<std::size_t>(b)];
+        for (int64_t t = 0; t < tgt_len; ++t)
+            embed.embed(t < static_cast<int64_t>(ids.size()) ? ids[static_cast<std::size_t>(t)] : pad_id, t,
+                        x_.f32() + (b * tgt_len + t) * d_model);
+    }
+    self_mask_.resize({batch, tgt_len, tgt_len});  // [batch, tgt_len, tgt_len]: causal
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t t = 0; t < tgt_len; ++t)
+            for (int64_t s = 0; s < tgt_len; ++s)
+                self_mask_.f32()[(b * tgt_len + t) * tgt_len + s] = s <= t ? 0.0f : mask_value;
+    const auto& decoder = model_.decoder_layers();
+    for (std::size_t l = 0; l < decoder.size(); ++l)
+        decoder[l].forward_full(ctx_, x_.f32(), batch, tgt_len, self_mask_.f32(), cross_memory(layers_[l]), ws_);
+    Tensor logits({batch, tgt_len, model_.target_vocab_size()});  // [batch, tgt_len, vocab_size]
+    model_.lm_head().forward(ctx_, x_.f32(), logits.f32(), batch * tgt_len);
+    rows_ = 0;
+    return logits;
+}
+
+}  // namespace tolk
