@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "decode/generate.h"
 #include "decode/options.h"
+#include "decode/row_ops.h"
 #include "decode/step_model.h"
 #include "model/config.h"
 
@@ -637,6 +638,79 @@ TEST_CASE("tiny vocabulary: beams that started at -1e9 take part, as in transfor
                 CAPTURE(lp);
                 FakeModel model(V, fn);
                 check_same(search(model, s, {{1, 0}})[0], reference_beam(fn, s, V, {1, 0}));
+            }
+        }
+    }
+}
+
+TEST_CASE("row_ops: maximum, log-sum-exp and scans equal naive loops") {
+    uint64_t seed = 99;
+    auto uniform = [&seed]() {
+        seed = mix(seed);
+        return static_cast<float>(seed >> 40) / static_cast<float>(1 << 24);
+    };
+    for (int n : {0, 1, 15, 16, 17, 255, 256, 257, 1000, 58101}) {
+        CAPTURE(n);
+        std::vector<float> x(static_cast<size_t>(n));
+        for (float& v : x) v = 30.0f * uniform() - 20.0f;
+        if (n > 3) {
+            x[static_cast<size_t>(n / 2)] = -std::numeric_limits<float>::infinity();
+            x[1] = -200.0f;  // far below the maximum: exp underflows
+        }
+        double max = -kInf;
+        for (float v : x) max = std::max(max, static_cast<double>(v));
+        CHECK(row_ops::max_value(x.data(), n) == static_cast<float>(max));
+        if (n > 0) {
+            double sum = 0.0;
+            for (float v : x) sum += std::exp(static_cast<double>(v) - max);
+            const double want = max + std::log(sum);
+            CHECK(row_ops::log_sum_exp(x.data(), n, static_cast<float>(max)) ==
+                  doctest::Approx(want).epsilon(2e-7));
+        }
+        for (float bound : {-100.0f, 0.0f, 9.0f, 9.99f, 10.0f}) {
+            for (int from : {0, 5, n / 3}) {
+                if (from > n) continue;
+                int want = n;
+                for (int i = from; i < n; ++i) {
+                    if (x[static_cast<size_t>(i)] > bound) {
+                        want = i;
+                        break;
+                    }
+                }
+                CHECK(row_ops::first_above(x.data(), from, n, bound) == want);
+            }
+        }
+        if (n > 0) {
+            const int at = static_cast<int>(std::max_element(x.begin(), x.end()) - x.begin());
+            CHECK(row_ops::first_equal(x.data(), n, static_cast<float>(max)) == at);
+            CHECK(row_ops::first_equal(x.data(), n, 123.0f) == n);
+        }
+    }
+    // Log-sum-exp of a row that is all -inf is -inf; one finite value is that value.
+    std::vector<float> ninf(40, -std::numeric_limits<float>::infinity());
+    CHECK(row_ops::log_sum_exp(ninf.data(), 40, row_ops::max_value(ninf.data(), 40)) ==
+          -std::numeric_limits<float>::infinity());
+    ninf[33] = 2.5f;
+    CHECK(row_ops::log_sum_exp(ninf.data(), 40, 2.5f) == doctest::Approx(2.5).epsilon(1e-7));
+}
+
+TEST_CASE("a realistic vocabulary size: greedy and beam search match the naive reference") {
+    const int V = 1999;
+    // Peaked distributions, as a trained model gives, so that the vectorised skip of the beam scan matters.
+    const LogitsFn fn = hashed_logits(V, 0, 9.0f, 3.0f);
+    const std::vector<Ids> sources = {{5, 3, 0}, {7, 0}, {2, 2, 4, 6, 1, 0}};
+    for (int beam : {1, 4, 5}) {
+        for (double lp : {1.0, 0.5}) {
+            SearchSettings s = settings_for(V, beam, 8, lp);
+            s.nbest = beam;
+            CAPTURE(beam);
+            CAPTURE(lp);
+            FakeModel model(V, fn);
+            const auto got = search(model, s, sources);
+            for (size_t i = 0; i < sources.size(); ++i) {
+                CAPTURE(i);
+                check_same(got[i], beam == 1 ? std::vector<Hypothesis>{reference_greedy(fn, s, V, sources[i])}
+                                             : reference_beam(fn, s, V, sources[i]));
             }
         }
     }

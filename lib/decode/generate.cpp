@@ -39,6 +39,7 @@
 #include <span>
 
 #include "core/error.h"
+#include "decode/row_ops.h"
 
 namespace tolk {
 namespace {
@@ -47,20 +48,11 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // Transformers' initial score of beams 1..beam-1: finite, so that they exist but never win the first step.
 constexpr float kDeadBeamScore = -1e9f;
 
-// log(sum(exp(x))) over one row of logits, computed around the maximum as log_softmax does.
-float log_sum_exp(const float* x, int n) {
-    float max_x = kNegInf;
-    for (int i = 0; i < n; ++i) max_x = std::max(max_x, x[i]);
-    if (max_x == kNegInf) return kNegInf;
-    double sum = 0.0;
-    for (int i = 0; i < n; ++i) sum += std::exp(x[i] - max_x);
-    return max_x + static_cast<float>(std::log(sum));
-}
-
-// The logits processors as they apply to one row: banned tokens and the forced eos of the last step.
+// The logits processors as they apply to one row: banned tokens and the forced eos of the last step. Rows are
+// never rewritten: the searches compute log_softmax values on the fly and treat banned tokens as -inf.
 class TokenRules {
 public:
-    TokenRules(const SearchSettings& settings, int vocab_size) : settings_(settings), vocab_size_(vocab_size) {
+    TokenRules(const SearchSettings& settings, int vocab_size) : settings_(settings) {
         banned_.assign(static_cast<size_t>(vocab_size), 0);
         for (int32_t id : settings.banned_token_ids) {
             if (id != settings.eos_token_id) banned_[static_cast<size_t>(id)] = 1;
@@ -71,29 +63,28 @@ public:
         return settings_.forced_eos_token_id >= 0 && step == settings_.max_new_tokens - 1;
     }
 
-    // logprob[v] = raw[v] - lse, then the processors. `previous(k)` returns the k-th token before the one being
-    // chosen (k = 1: the last input token), reaching the start token at k = step + 1 and -1 beyond it.
+    // The tokens multi-token bad words ban on this row: a sequence's last token when the tokens before it end the
+    // decoder input. `previous(k)` returns the k-th input token from the end (k = 1: the last one), the start token
+    // at k = step + 1 and -1 beyond it. `out` keeps its capacity between rows.
     template <typename Previous>
-    void process(const float* raw, float* logprob, int step, Previous previous) const {
-        if (forced(step)) {
-            std::fill(logprob, logprob + vocab_size_, kNegInf);
-            logprob[settings_.forced_eos_token_id] = 0.0f;
-            return;
-        }
-        const float lse = log_sum_exp(raw, vocab_size_);
-        for (int v = 0; v < vocab_size_; ++v) logprob[v] = banned_[static_cast<size_t>(v)] ? kNegInf : raw[v] - lse;
+    void sequence_bans(Previous previous, std::vector<int32_t>& out) const {
+        out.clear();
         for (const std::vector<int32_t>& seq : settings_.banned_sequences) {
             const int prefix = static_cast<int>(seq.size()) - 1;
             bool match = true;
             for (int k = 1; k <= prefix && match; ++k) match = previous(k) == seq[static_cast<size_t>(prefix - k)];
-            if (match) logprob[seq.back()] = kNegInf;
+            if (match) out.push_back(seq.back());
         }
+    }
+
+    bool banned(int32_t token, const std::vector<int32_t>& row_bans) const {
+        return banned_[static_cast<size_t>(token)] != 0 ||
+               (!row_bans.empty() && std::find(row_bans.begin(), row_bans.end(), token) != row_bans.end());
     }
 
 private:
     const SearchSettings& settings_;
-    int vocab_size_;
-    std::vector<uint8_t> banned_;  // [vocab_size]
+    std::vector<uint8_t> banned_;  // [vocab_size] one-token bad words
 };
 
 void check_settings(const SearchSettings& s, int vocab_size) {
@@ -119,6 +110,16 @@ void check_settings(const SearchSettings& s, int vocab_size) {
 // ---------------------------------------------------------------------------------------------------------------
 // Greedy search: one row per unfinished sentence.
 
+// Argmax over the tokens not banned, ties to the lowest id (the first allowed id when every one is -inf).
+int32_t allowed_argmax(const float* x, int vocab_size, const TokenRules& rules, const std::vector<int32_t>& row_bans) {
+    int32_t best = -1;
+    for (int v = 0; v < vocab_size; ++v) {
+        if (rules.banned(v, row_bans)) continue;
+        if (best < 0 || x[v] > x[best]) best = v;
+    }
+    return best < 0 ? 0 : best;
+}
+
 std::vector<std::vector<Hypothesis>> greedy_search(StepModel& model, const SearchSettings& settings,
                                                    const std::vector<std::vector<int32_t>>& src_ids) {
     const int batch = static_cast<int>(src_ids.size());
@@ -133,7 +134,8 @@ std::vector<std::vector<Hypothesis>> greedy_search(StepModel& model, const Searc
     std::vector<int32_t> tokens(static_cast<size_t>(batch), settings.decoder_start_token_id);  // [rows]
     std::vector<int32_t> keep_rows;
     keep_rows.reserve(static_cast<size_t>(batch));
-    std::vector<float> logprob(static_cast<size_t>(vocab_size));  // [vocab_size]
+    std::vector<int32_t> row_bans;
+    row_bans.reserve(settings.banned_sequences.size());
 
     model.start(src_ids, 1);
     for (int step = 0; step < settings.max_new_tokens && !active.empty(); ++step) {
@@ -146,16 +148,20 @@ std::vector<std::vector<Hypothesis>> greedy_search(StepModel& model, const Searc
                 const int pos = static_cast<int>(ids.size()) - k;
                 return pos >= 0 ? ids[static_cast<size_t>(pos)] : (pos == -1 ? settings.decoder_start_token_id : -1);
             };
-            rules.process(logits + row * static_cast<size_t>(vocab_size), logprob.data(), step, previous);
-            // Argmax over the processed log-probabilities; ties to the lowest id. Greedy in transformers takes the
-            // argmax of the processed raw logits: the same token, since log_softmax shifts a row by one constant,
-            // except for raw values that differ by less than rounding, where ours keeps the lower id.
-            int32_t best = 0;
-            for (int v = 1; v < vocab_size; ++v) {
-                if (logprob[static_cast<size_t>(v)] > logprob[static_cast<size_t>(best)]) best = v;
+            const float* x = logits + row * static_cast<size_t>(vocab_size);  // [vocab_size]
+            int32_t best = settings.forced_eos_token_id;
+            float logprob = 0.0f;  // the forced eos scores 0
+            if (!rules.forced(step)) {
+                rules.sequence_bans(previous, row_bans);
+                const float max = row_ops::max_value(x, vocab_size);
+                const float lse = row_ops::log_sum_exp(x, vocab_size, max);
+                // Argmax of the processed logits, ties to the lowest id: the first maximum unless it is banned.
+                best = row_ops::first_equal(x, vocab_size, max);
+                if (best == vocab_size || rules.banned(best, row_bans)) best = allowed_argmax(x, vocab_size, rules, row_bans);
+                logprob = x[best] - lse;
             }
             ids.push_back(best);
-            scores[static_cast<size_t>(sentence)] += logprob[static_cast<size_t>(best)];
+            scores[static_cast<size_t>(sentence)] += logprob;
             if (best != settings.eos_token_id) {
                 tokens[keep_rows.size()] = best;
                 active[keep_rows.size()] = sentence;
@@ -240,7 +246,7 @@ public:
         for (int i = 0; i < batch; ++i) active_[static_cast<size_t>(i)] = i;
         tokens_.assign(static_cast<size_t>(batch) * static_cast<size_t>(beam_), settings.decoder_start_token_id);
         src_rows_.reserve(tokens_.size());
-        logprob_.resize(static_cast<size_t>(vocab_size_));
+        row_bans_.reserve(settings.banned_sequences.size());
     }
 
     std::vector<std::vector<Hypothesis>> run(const std::vector<std::vector<int32_t>>& src_ids) {
@@ -294,14 +300,37 @@ private:
     void advance(SentenceBeams& s, const float* logits, int step) {
         const int k = 2 * beam_;
         int count = 0;
+        Candidate* top = s.top.data();
         for (int b = 0; b < beam_; ++b) {
-            auto previous = [&](int back) -> int32_t { return token_before(s, step, b, back); };
-            rules_.process(logits + static_cast<size_t>(b) * vocab_size_, logprob_.data(), step, previous);
+            const float* x = logits + static_cast<size_t>(b) * vocab_size_;  // [vocab_size]
             const float beam_score = s.scores[static_cast<size_t>(b)];
-            for (int v = 0; v < vocab_size_; ++v) {
-                const float score = beam_score + logprob_[static_cast<size_t>(v)];
-                if (count == k && !(score > s.top[static_cast<size_t>(k - 1)].score)) continue;
-                offer(s.top.data(), count, k, score, b, v);
+            if (rules_.forced(step)) {
+                // Every token but the forced eos is -inf; the eos adds 0 to the running score.
+                for (int v = 0; v < vocab_size_; ++v) {
+                    offer(top, count, k, v == settings_.forced_eos_token_id ? beam_score : kNegInf, b, v);
+                }
+                continue;
+            }
+            auto previous = [&](int back) -> int32_t { return token_before(s, step, b, back); };
+            rules_.sequence_bans(previous, row_bans_);
+            const float lse = row_ops::log_sum_exp(x, vocab_size_, row_ops::max_value(x, vocab_size_));
+            // A candidate scores as in transformers: running score + (logit - lse), in float32, -inf when banned.
+            auto consider = [&](int v) {
+                const float score = rules_.banned(v, row_bans_) ? kNegInf : beam_score + (x[v] - lse);
+                offer(top, count, k, score, b, v);
+            };
+            int v = 0;
+            for (; v < vocab_size_ && count < k; ++v) consider(v);
+            // Once the list is full, only logits above the one that ties the k-th score can enter: skip the rest
+            // with a vectorised scan, the bound lowered by a margin far above float rounding.
+            while (v < vocab_size_) {
+                const float bar = top[k - 1].score;
+                const double tie = static_cast<double>(bar) - beam_score + lse;
+                const double margin = 1e-5 * (1.0 + std::fabs(bar) + std::fabs(beam_score) + std::fabs(lse));
+                v = row_ops::first_above(x, v, vocab_size_, static_cast<float>(tie - margin));
+                if (v == vocab_size_) break;
+                consider(v);
+                ++v;
             }
         }
         // Generated tokens of a hypothesis that ends at this step, eos included.
@@ -397,7 +426,7 @@ private:
     std::vector<int> active_;               // sentence index of each live group of beam rows, in row order
     std::vector<int32_t> tokens_;           // [rows] next decoder input
     std::vector<int32_t> src_rows_;         // [rows] reorder map
-    std::vector<float> logprob_;            // [vocab_size] one processed row
+    std::vector<int32_t> row_bans_;         // tokens multi-token bad words ban on the row being scanned
 };
 
 }  // namespace

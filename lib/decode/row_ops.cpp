@@ -1,0 +1,105 @@
+// Row scans for the searches, written as fixed-width lane loops that GCC vectorises without -ffast-math (no
+// reassociated float reductions): each lane accumulates its own elements, lanes are combined at the end.
+#include "decode/row_ops.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+namespace tolk::row_ops {
+namespace {
+
+constexpr int kLanes = 16;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// exp(t) for t <= 0 (an argument minus the row maximum): t = n*ln2 + r with |r| <= ln2/2, exp(r) by its Taylor
+// polynomial to degree 7 (relative error < 1e-8, below float rounding), 2^n from the exponent bits. Arguments
+// below -87 give exp(-87) ~ 1.6e-38 instead of 0: nothing next to the maximum's exp(0) = 1.
+inline float exp_nonpositive(float t) {
+    t = t < -87.0f ? -87.0f : t;
+    // Round t/ln2 to the nearest integer with the 1.5*2^23 trick (exact in float without -ffast-math).
+    const float shifted = t * 1.44269504088896341f + 12582912.0f;
+    const float n = shifted - 12582912.0f;
+    // ln2 split in a part with few mantissa bits (n * hi is exact) and the rest.
+    const float r = (t - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+float max_lanes(const float* x, int n) {
+    float lane[kLanes];
+    for (int l = 0; l < kLanes; ++l) lane[l] = kNegInf;
+    int i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        for (int l = 0; l < kLanes; ++l) lane[l] = x[i + l] > lane[l] ? x[i + l] : lane[l];
+    }
+    float m = kNegInf;
+    for (int l = 0; l < kLanes; ++l) m = lane[l] > m ? lane[l] : m;
+    for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+double sum_exp_lanes(const float* x, int n, float max) {
+    // Lanes sum 16 values each in float, then flush to double, so a 60k-entry row loses nothing visible.
+    constexpr int kChunk = 16 * kLanes;
+    double total = 0.0;
+    int i = 0;
+    for (; i + kChunk <= n; i += kChunk) {
+        float lane[kLanes] = {};
+        for (int j = 0; j < kChunk; j += kLanes) {
+            for (int l = 0; l < kLanes; ++l) lane[l] += exp_nonpositive(x[i + j + l] - max);
+        }
+        for (int l = 0; l < kLanes; ++l) total += lane[l];
+    }
+    for (; i < n; ++i) total += exp_nonpositive(x[i] - max);
+    return total;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+int first_above_lanes(const float* x, int from, int n, float bound) {
+    int i = from;
+    for (; i + kLanes <= n; i += kLanes) {
+        int any = 0;
+        for (int l = 0; l < kLanes; ++l) any |= x[i + l] > bound ? 1 : 0;
+        if (any) break;
+    }
+    for (; i < n; ++i) {
+        if (x[i] > bound) return i;
+    }
+    return n;
+}
+
+}  // namespace
+
+float max_value(const float* x, int n) { return max_lanes(x, n); }
+
+float log_sum_exp(const float* x, int n, float max) {
+    if (!(max > kNegInf)) return max;
+    return max + static_cast<float>(std::log(sum_exp_lanes(x, n, max)));
+}
+
+int first_above(const float* x, int from, int n, float bound) { return first_above_lanes(x, from, n, bound); }
+
+int first_equal(const float* x, int n, float value) {
+    // Everything before the first element above the largest float below `value` is below `value`.
+    const float below = std::nextafter(value, kNegInf);
+    for (int i = first_above(x, 0, n, below); i < n; i = first_above(x, i + 1, n, below)) {
+        if (x[i] == value) return i;
+    }
+    return n;
+}
+
+}  // namespace tolk::row_ops
