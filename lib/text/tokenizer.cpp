@@ -1,5 +1,5 @@
 // Tokenizer: MarianTokenizer's encode (language tag, SentencePiece pieces, vocab.json ids, </s>) and
-// decode (special tokens dropped, target.spm DecodePieces, "▁" -> space, strip, clean-up).
+// decode (special tokens dropped, SentencePiece DecodePieces, "▁" -> space, strip, clean-up).
 #include "text/tokenizer.h"
 
 #include <sentencepiece_processor.h>
@@ -141,8 +141,8 @@ std::vector<std::string> Tokenizer::encode_pieces(std::string_view text) const {
     std::vector<std::string> pieces;
     // Multilingual models take a leading target-language tag such as ">>deu<<"; MarianTokenizer splits it off
     // before SentencePiece and looks it up as one token.
-    if (text.size() > 2 && text.substr(0, 2) == ">>") {
-        const auto end = text.find("<<", 3);
+    if (text.starts_with(">>")) {
+        const auto end = text.find("<<", 2);
         if (end != std::string_view::npos) {
             pieces.emplace_back(text.substr(0, end + 2));
             text.remove_prefix(end + 2);
@@ -172,11 +172,13 @@ std::string Tokenizer::decode(std::span<const int32_t> target_ids) const {
         const std::string* piece = vocab.piece(id);
         if (piece && !impl_->special_tokens.count(*piece)) pieces.push_back(*piece);
     }
-    // MarianTokenizer.convert_tokens_to_string: target.spm's DecodePieces (which also turns byte-fallback pieces
-    // into bytes and passes pieces it does not know through), then "▁" -> " " and strip.
+    // MarianTokenizer.convert_tokens_to_string: SentencePiece's DecodePieces (which also turns byte-fallback pieces
+    // into bytes and passes pieces it does not know through), then "▁" -> " " and strip. transformers decodes with
+    // target.spm for separate vocabularies and with source.spm for a joint one.
+    const auto& spm = impl_->target_vocab ? impl_->target_spm : impl_->source_spm;
     std::string text;
-    const auto status = impl_->target_spm->Decode(pieces, &text);
-    TOLK_CHECK(status.ok(), "target.spm: cannot decode pieces: ", status.ToString());
+    const auto status = spm->Decode(pieces, &text);
+    TOLK_CHECK(status.ok(), "cannot decode target pieces with SentencePiece: ", status.ToString());
     replace_all(text, kSpaceSymbol, " ");
     text = strip(text);
     return impl_->clean_up ? clean_up_tokenization(std::move(text)) : text;
