@@ -313,6 +313,17 @@ TEST_CASE("reorder: every row continues the history and the sentence it is given
         tracker.reorder(session, {0, 1});  // identity: nothing moves
         tracker.step_and_check(session, {37, 38});
     }
+    SUBCASE("rows multiply beyond what start() allocated") {
+        session.start({src[0], src[2]}, 1);
+        const std::vector<std::vector<int32_t>> pair = {src[0], src[2]};
+        RowTracker tracker(model, pair, 1);
+        tracker.step_and_check(session, {59, 59});
+        tracker.step_and_check(session, {3, 4});
+        tracker.reorder(session, {0, 0, 1, 1, 1});
+        tracker.step_and_check(session, {5, 6, 7, 8, 9});
+        tracker.reorder(session, {4, 3, 2, 1, 0});
+        tracker.step_and_check(session, {10, 11, 12, 13, 14});
+    }
 }
 
 TEST_CASE("session errors name the problem") {

@@ -88,6 +88,7 @@ private:
 
     void run_encoder(const std::vector<std::vector<int32_t>>& src_ids);  // x_ <- [batch, src_len, d_model]
     void project_cross(int64_t batch);  // cross K/V of every decoder layer from the encoder output in x_
+    void gather_self_caches(std::span<const int32_t> src_rows);  // row i <- old row src_rows[i]
     void reserve_positions(int64_t needed);
     void clear_positions(int64_t from, int64_t to);
     CrossAttentionMemory cross_memory(const LayerState& layer) const;
@@ -101,7 +102,7 @@ private:
     Tensor src_mask_;   // [groups, src_len]: 0 on tokens, mask_value on padding
     Tensor src_mask_spare_;
     std::vector<LayerState> layers_;
-    std::vector<LayerState> spare_;  // reorder gathers into these, then swaps them in
+    std::vector<LayerState> spare_;  // reorder's scratch: stashed cache rows, gathered cross-attention entries
 
     int64_t rows_ = 0;       // live decoder rows (0: not decoding)
     int64_t groups_ = 0;     // cross-attention groups; row r reads group r / (rows_ / groups_)
@@ -111,6 +112,8 @@ private:
     int64_t filled_ = 0;     // positions [0, filled_) of every cache row are written or zeroed
     std::vector<int32_t> row_group_;    // reorder scratch: old group of each new row
     std::vector<int32_t> group_order_;  // reorder scratch: old group of each new group
+    std::vector<int32_t> stash_slot_;   // reorder scratch: where an old row was stashed, or -1
+    std::vector<int32_t> stashed_rows_; // reorder scratch: the old rows stashed, by slot
 };
 
 }  // namespace tolk

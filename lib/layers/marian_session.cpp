@@ -152,6 +152,57 @@ const float* MarianSession::step(std::span<const int32_t> tokens) {
     return logits_.f32();
 }
 
+void MarianSession::gather_self_caches(std::span<const int32_t> src_rows) {
+    if (layers_.empty()) return;
+    const int64_t n = static_cast<int64_t>(src_rows.size());
+    const int64_t d_model = model_.d_model();
+    const int64_t row_floats = capacity_ * d_model;
+    // Rows live in place: only a row that continues another row's history is rewritten. Beam search keeps most
+    // rows where they are, so this copies far less than gathering every row into a new buffer.
+    if (n > layers_.front().self_k.dim(0)) {
+        for (LayerState& state : layers_) {
+            for (Tensor* cache : {&state.self_k, &state.self_v}) {
+                Tensor grown({n, capacity_, d_model});  // [rows, capacity, d_model]
+                for (int64_t r = 0; r < rows_; ++r)
+                    copy_floats(grown.f32() + r * row_floats, cache->f32() + r * row_floats, filled_ * d_model);
+                *cache = std::move(grown);
+            }
+        }
+    }
+    // An old row that is read by another row but rewritten itself is first stashed in the spare buffer.
+    stash_slot_.assign(static_cast<std::size_t>(rows_), -1);
+    stashed_rows_.clear();
+    for (int64_t i = 0; i < n; ++i) {
+        const int32_t from = src_rows[static_cast<std::size_t>(i)];
+        const bool overwritten = from < n && src_rows[static_cast<std::size_t>(from)] != from;
+        if (from != i && overwritten && stash_slot_[static_cast<std::size_t>(from)] < 0) {
+            stash_slot_[static_cast<std::size_t>(from)] = static_cast<int32_t>(stashed_rows_.size());
+            stashed_rows_.push_back(from);
+        }
+    }
+    const int64_t n_stashed = static_cast<int64_t>(stashed_rows_.size());
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+        LayerState& state = layers_[l];
+        LayerState& spare = spare_[l];
+        for (auto [cache, stash] : {std::pair{&state.self_k, &spare.self_k}, std::pair{&state.self_v, &spare.self_v}}) {
+            if (n_stashed > 0) {
+                stash->resize({n_stashed, capacity_, d_model});  // [stashed rows, capacity, d_model]
+                for (int64_t j = 0; j < n_stashed; ++j)
+                    copy_floats(stash->f32() + j * row_floats,
+                                cache->f32() + stashed_rows_[static_cast<std::size_t>(j)] * row_floats,
+                                filled_ * d_model);
+            }
+            for (int64_t i = 0; i < n; ++i) {
+                const int32_t from = src_rows[static_cast<std::size_t>(i)];
+                if (from == i) continue;
+                const int32_t slot = stash_slot_[static_cast<std::size_t>(from)];
+                const float* source = slot >= 0 ? stash->f32() + slot * row_floats : cache->f32() + from * row_floats;
+                copy_floats(cache->f32() + i * row_floats, source, filled_ * d_model);
+            }
+        }
+    }
+}
+
 void MarianSession::reorder(std::span<const int32_t> src_rows) {
     TOLK_CHECK(rows_ > 0, "decoder: reorder() needs start() first (or every row was dropped)");
     const int64_t n = static_cast<int64_t>(src_rows.size());
@@ -167,21 +218,7 @@ void MarianSession::reorder(std::span<const int32_t> src_rows) {
     }
     const int64_t d_model = model_.d_model();
 
-    // Self-attention caches: new row i continues old row src_rows[i].
-    if (!identity) {
-        for (std::size_t l = 0; l < layers_.size(); ++l) {
-            LayerState& state = layers_[l];
-            LayerState& spare = spare_[l];
-            for (auto [cache, target] : {std::pair{&state.self_k, &spare.self_k}, std::pair{&state.self_v, &spare.self_v}}) {
-                target->resize({n, capacity_, d_model});  // [rows, capacity, d_model]
-                for (int64_t i = 0; i < n; ++i)
-                    copy_floats(target->f32() + i * capacity_ * d_model,
-                                cache->f32() + src_rows[static_cast<std::size_t>(i)] * capacity_ * d_model,
-                                filled_ * d_model);
-                std::swap(*cache, *target);
-            }
-        }
-    }
+    if (!identity) gather_self_caches(src_rows);
 
     // Cross-attention: keep one entry per group of consecutive rows that read the same sentence (the usual case:
     // a sentence's beams stay together, finished sentences drop out whole); when the rows do not form equal
