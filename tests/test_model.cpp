@@ -503,3 +503,38 @@ TEST_CASE("weights: from_tensors validates in-memory tensors the same way") {
     std::map<std::string, Tensor> missing;
     check_error([&] { WeightStore::from_tensors(std::move(missing), cfg, "random"); }, {"random", "missing tensor"});
 }
+
+TEST_CASE("fixtures: the reference's tiny models load with the ties their README describes") {
+    int loaded = 0;
+    for (const char* name : {"tiny-joint", "tiny-separate"}) {
+        const fs::path dir = fs::path(TOLK_TEST_DATA) / name;
+        if (!fs::exists(dir / "model.safetensors")) continue;
+        CAPTURE(name);
+        const ModelConfig cfg = load_config(dir);
+        CHECK(cfg.encoder_layers == 2);
+        CHECK(cfg.decoder_layers == 2);
+        CHECK(cfg.uses_swish());
+        CHECK(cfg.num_beams == 4);
+        CHECK(cfg.max_length == 64);
+        CHECK(cfg.pad_token_id == cfg.decoder_vocab_size - 1);
+        CHECK(cfg.decoder_start_token_id == cfg.pad_token_id);
+        CHECK(cfg.forced_eos_token_id == 0);
+        const WeightStore ws = WeightStore::load(dir, cfg);
+        CHECK(&ws.get("lm_head.weight") == &ws.get("model.decoder.embed_tokens.weight"));
+        CHECK(ws.get("lm_head.weight").shape() == Shape{cfg.decoder_vocab_size, cfg.d_model});
+        CHECK(ws.get("final_logits_bias").shape() == Shape{1, cfg.decoder_vocab_size});
+        if (cfg.share_encoder_decoder_embeddings) {
+            CHECK(&ws.get("model.encoder.embed_tokens.weight") == &ws.get("model.decoder.embed_tokens.weight"));
+        } else {
+            CHECK(cfg.vocab_size > cfg.decoder_vocab_size);
+            CHECK(ws.get("model.encoder.embed_tokens.weight").shape() == Shape{cfg.vocab_size, cfg.d_model});
+        }
+        // Every stored tensor is used exactly once, so the count equals the file's element total.
+        const SafeTensorsFile file(dir / "model.safetensors");
+        int64_t stored = 0;
+        for (const std::string& n : file.names()) stored += shape_numel(file.info(n).shape);
+        CHECK(ws.parameter_count() == stored);
+        ++loaded;
+    }
+    if (!loaded) MESSAGE("no fixtures under " TOLK_TEST_DATA " yet; skipped");
+}
