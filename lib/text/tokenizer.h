@@ -14,6 +14,7 @@
 
 namespace tolk {
 
+// Immutable after load: encode() and decode() may run concurrently from several threads.
 class Tokenizer {
 public:
     static Tokenizer load(const std::filesystem::path& dir, const ModelConfig& cfg);
