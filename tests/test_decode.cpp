@@ -684,6 +684,19 @@ TEST_CASE("row_ops: maximum, log-sum-exp and scans equal naive loops") {
             const int at = static_cast<int>(std::max_element(x.begin(), x.end()) - x.begin());
             CHECK(row_ops::first_equal(x.data(), n, static_cast<float>(max)) == at);
             CHECK(row_ops::first_equal(x.data(), n, 123.0f) == n);
+            double sum = 0.0;
+            for (float v : x) sum += std::exp(static_cast<double>(v) - max);
+            const row_ops::RowStats stats = row_ops::row_stats(x.data(), n);
+            CHECK(stats.max == static_cast<float>(max));
+            CHECK(stats.argmax == at);
+            CHECK(stats.lse == doctest::Approx(max + std::log(sum)).epsilon(2e-7));
+            // The maximum repeated in a later block: the first one still wins.
+            if (n > 5000) {
+                x[4500] = x[static_cast<size_t>(at)];
+                CHECK(row_ops::row_stats(x.data(), n).argmax == std::min(at, 4500));
+                x[4999] = static_cast<float>(max) + 1.0f;
+                CHECK(row_ops::row_stats(x.data(), n).argmax == 4999);
+            }
         }
     }
     // Log-sum-exp of a row that is all -inf is -inf; one finite value is that value.
@@ -692,6 +705,11 @@ TEST_CASE("row_ops: maximum, log-sum-exp and scans equal naive loops") {
           -std::numeric_limits<float>::infinity());
     ninf[33] = 2.5f;
     CHECK(row_ops::log_sum_exp(ninf.data(), 40, 2.5f) == doctest::Approx(2.5).epsilon(1e-7));
+    CHECK(row_ops::row_stats(ninf.data(), 40).argmax == 33);
+    ninf[33] = -std::numeric_limits<float>::infinity();
+    const row_ops::RowStats none = row_ops::row_stats(ninf.data(), 40);
+    CHECK(none.argmax == 40);
+    CHECK(none.lse == -std::numeric_limits<float>::infinity());
 }
 
 TEST_CASE("a realistic vocabulary size: greedy and beam search match the naive reference") {

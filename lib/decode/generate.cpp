@@ -153,12 +153,13 @@ std::vector<std::vector<Hypothesis>> greedy_search(StepModel& model, const Searc
             float logprob = 0.0f;  // the forced eos scores 0
             if (!rules.forced(step)) {
                 rules.sequence_bans(previous, row_bans);
-                const float max = row_ops::max_value(x, vocab_size);
-                const float lse = row_ops::log_sum_exp(x, vocab_size, max);
+                const row_ops::RowStats stats = row_ops::row_stats(x, vocab_size);
                 // Argmax of the processed logits, ties to the lowest id: the first maximum unless it is banned.
-                best = row_ops::first_equal(x, vocab_size, max);
-                if (best == vocab_size || rules.banned(best, row_bans)) best = allowed_argmax(x, vocab_size, rules, row_bans);
-                logprob = x[best] - lse;
+                best = stats.argmax;
+                if (best == vocab_size || rules.banned(best, row_bans)) {
+                    best = allowed_argmax(x, vocab_size, rules, row_bans);
+                }
+                logprob = x[best] - stats.lse;
             }
             ids.push_back(best);
             scores[static_cast<size_t>(sentence)] += logprob;
@@ -313,7 +314,7 @@ private:
             }
             auto previous = [&](int back) -> int32_t { return token_before(s, step, b, back); };
             rules_.sequence_bans(previous, row_bans_);
-            const float lse = row_ops::log_sum_exp(x, vocab_size_, row_ops::max_value(x, vocab_size_));
+            const float lse = row_ops::row_stats(x, vocab_size_).lse;
             // A candidate scores as in transformers: running score + (logit - lse), in float32, -inf when banned.
             auto consider = [&](int v) {
                 const float score = rules_.banned(v, row_bans_) ? kNegInf : beam_score + (x[v] - lse);

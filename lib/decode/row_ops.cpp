@@ -2,6 +2,8 @@
 // reassociated float reductions): each lane accumulates its own elements, lanes are combined at the end.
 #include "decode/row_ops.h"
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -32,21 +34,25 @@ inline float exp_nonpositive(float t) {
     p = p * r + 1.0f;
     p = p * r + 1.0f;
     const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-    float scale;
-    std::memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return p * std::bit_cast<float>(bits);
 }
+
+// 16 floats as one GCC generic vector (lowered to whatever width the clone's target has): the auto-vectoriser does
+// not turn a lane-wise float maximum into vector code.
+typedef float Float16 __attribute__((vector_size(16 * sizeof(float))));
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 float max_lanes(const float* x, int n) {
-    float lane[kLanes];
-    for (int l = 0; l < kLanes; ++l) lane[l] = kNegInf;
+    Float16 lanes;
+    for (int l = 0; l < kLanes; ++l) lanes[l] = kNegInf;
     int i = 0;
     for (; i + kLanes <= n; i += kLanes) {
-        for (int l = 0; l < kLanes; ++l) lane[l] = x[i + l] > lane[l] ? x[i + l] : lane[l];
+        Float16 v;
+        std::memcpy(&v, x + i, sizeof v);
+        lanes = v > lanes ? v : lanes;
     }
     float m = kNegInf;
-    for (int l = 0; l < kLanes; ++l) m = lane[l] > m ? lane[l] : m;
+    for (int l = 0; l < kLanes; ++l) m = lanes[l] > m ? lanes[l] : m;
     for (; i < n; ++i) m = x[i] > m ? x[i] : m;
     return m;
 }
@@ -70,10 +76,17 @@ double sum_exp_lanes(const float* x, int n, float max) {
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 int first_above_lanes(const float* x, int from, int n, float bound) {
+    // Whole chunks are tested without an early exit (that is what vectorises); a hit is then found element by
+    // element inside its chunk.
+    constexpr int kChunk = 8 * kLanes;
     int i = from;
-    for (; i + kLanes <= n; i += kLanes) {
-        int any = 0;
-        for (int l = 0; l < kLanes; ++l) any |= x[i + l] > bound ? 1 : 0;
+    for (; i + kChunk <= n; i += kChunk) {
+        int32_t lane[kLanes] = {};
+        for (int j = 0; j < kChunk; j += kLanes) {
+            for (int l = 0; l < kLanes; ++l) lane[l] |= x[i + j + l] > bound ? 1 : 0;
+        }
+        int32_t any = 0;
+        for (int l = 0; l < kLanes; ++l) any |= lane[l];
         if (any) break;
     }
     for (; i < n; ++i) {
@@ -85,6 +98,34 @@ int first_above_lanes(const float* x, int from, int n, float bound) {
 }  // namespace
 
 float max_value(const float* x, int n) { return max_lanes(x, n); }
+
+RowStats row_stats(const float* x, int n) {
+    // 2048 floats = 8 KB per block: the second scan of a block (sum of exp) reads it from L1. Blocks combine as
+    // sum = sum * exp(old_max - new_max) + block_sum when a block raises the maximum.
+    constexpr int kBlock = 2048;
+    float max = kNegInf;
+    int max_block = -1;
+    double sum = 0.0;
+    for (int i = 0; i < n; i += kBlock) {
+        const int len = std::min(kBlock, n - i);
+        const float block_max = max_lanes(x + i, len);
+        if (!(block_max > kNegInf)) continue;
+        const double block_sum = sum_exp_lanes(x + i, len, block_max);
+        if (block_max > max) {
+            sum = sum * std::exp(static_cast<double>(max) - block_max) + block_sum;
+            max = block_max;
+            max_block = i;
+        } else {
+            sum += block_sum * std::exp(static_cast<double>(block_max) - max);
+        }
+    }
+    RowStats stats{max, n, max};
+    if (max_block >= 0) {
+        stats.argmax = max_block + first_equal(x + max_block, std::min(kBlock, n - max_block), max);
+        stats.lse = max + static_cast<float>(std::log(sum));
+    }
+    return stats;
+}
 
 float log_sum_exp(const float* x, int n, float max) {
     if (!(max > kNegInf)) return max;

@@ -4,6 +4,15 @@
 
 namespace tolk::row_ops {
 
+// What the searches need of a row before choosing from it, read from memory once (block by block, each block
+// scanned twice while it sits in L1).
+struct RowStats {
+    float max;      // the largest element (-inf for an empty row)
+    int argmax;     // the first index holding it (n when there is none: empty, all -inf or NaN)
+    float lse;      // log(sum(exp(x[i]))), computed around the maximum, accumulated in double; -inf when max is
+};
+RowStats row_stats(const float* x, int n);
+
 float max_value(const float* x, int n);  // -inf for n == 0
 // log(sum(exp(x[i]))) computed around `max` (= max_value(x, n)), accumulated in double; -inf when max is -inf.
 float log_sum_exp(const float* x, int n, float max);
