@@ -143,7 +143,9 @@ std::vector<double> reference_logprobs(const LogitsFn& fn, const SearchSettings&
     for (float x : raw) max_raw = std::max(max_raw, static_cast<double>(x));
     double sum = 0.0;
     for (float x : raw) sum += std::exp(static_cast<double>(x) - max_raw);
-    for (int v = 0; v < vocab_size; ++v) out[static_cast<size_t>(v)] = raw[static_cast<size_t>(v)] - max_raw - std::log(sum);
+    for (int v = 0; v < vocab_size; ++v) {
+        out[static_cast<size_t>(v)] = raw[static_cast<size_t>(v)] - max_raw - std::log(sum);
+    }
     for (int32_t id : s.banned_token_ids) out[static_cast<size_t>(id)] = -kInf;
     Ids history{s.decoder_start_token_id};
     history.insert(history.end(), prefix.begin(), prefix.end());
@@ -208,7 +210,8 @@ std::vector<Hypothesis> reference_beam(const LogitsFn& fn, const SearchSettings&
         };
         std::vector<Cand> all;
         for (int b = 0; b < B; ++b) {
-            const std::vector<double> lp = reference_logprobs(fn, s, vocab_size, src, beams[static_cast<size_t>(b)].seq);
+            const Ids& seq = beams[static_cast<size_t>(b)].seq;
+            const std::vector<double> lp = reference_logprobs(fn, s, vocab_size, src, seq);
             for (int v = 0; v < vocab_size; ++v) {
                 // Running scores are float32 in transformers; -1e9 + a log-probability rounds back to -1e9 there.
                 const float score = static_cast<float>(beams[static_cast<size_t>(b)].score) +
@@ -266,7 +269,8 @@ std::vector<Hypothesis> enumerate_all(const LogitsFn& fn, const SearchSettings& 
         }
     };
     walk({}, 0.0);
-    std::stable_sort(all.begin(), all.end(), [](const Hypothesis& a, const Hypothesis& b) { return a.score > b.score; });
+    std::stable_sort(all.begin(), all.end(),
+                     [](const Hypothesis& a, const Hypothesis& b) { return a.score > b.score; });
     return all;
 }
 

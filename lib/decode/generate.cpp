@@ -13,22 +13,24 @@
 //   reference does: the sum, over the chosen tokens, of the log-probabilities as the beam path computes them
 //   (log_softmax of the raw logits, then the processors, so a forced eos adds 0), divided by
 //   (generated tokens including eos)^length_penalty.
-// - Beam search (BeamSearchScorer, and the rewritten _beam_search of 4.50+, which agree on everything below except
-//   where noted): log_softmax of the raw logits, then the processors, plus each beam's running score (float32);
-//   beams 1.. start at -1e9 so that the first step expands beam 0 only; the top 2*num_beams candidates over
-//   num_beams*vocab_size per sentence (ties to the lower beam*vocab_size+token index); walking them best first,
-//   an eos candidate closes a hypothesis only when it ranks within the first num_beams, any other candidate
-//   becomes a running beam until num_beams are running. A closed hypothesis scores sum_logprobs / g^length_penalty,
-//   g = generated tokens including eos (4.35+ spelling: cur_len - decoder_prompt_len; earlier: the length of the
-//   input ids with the start token and without eos, the same number). The finished list keeps the num_beams best
-//   (BeamHypotheses.add: a new one enters when the list is not full or it beats the worst; the worst, earliest on
-//   ties, leaves).
+// - Beam search (BeamSearchScorer, and the vectorised _beam_search that replaced it (PR #35802), which agree on
+//   everything below except where noted): log_softmax of the raw logits, then the processors, plus each beam's
+//   running score (float32); beams 1.. start at -1e9 so that the first step expands beam 0 only; the top
+//   2*num_beams candidates over num_beams*vocab_size per sentence (ties to the lower beam*vocab_size+token index);
+//   walking them best first, an eos candidate closes a hypothesis only when it ranks within the first num_beams,
+//   any other candidate becomes a running beam until num_beams are running. A closed hypothesis scores
+//   sum_logprobs / g^length_penalty, g = generated tokens including eos (later spelling: cur_len -
+//   decoder_prompt_len; earlier: the length of the input ids with the start token and without eos, the same
+//   number). The finished list keeps the num_beams best (BeamHypotheses.add: a new one enters when the list is not
+//   full or it beats the worst; the worst, earliest on ties, leaves).
 // - A sentence is done when num_beams hypotheses finished and either early_stopping is true, or (early_stopping
 //   false, the default heuristic) the worst finished score >= best / g^length_penalty with g the generated tokens
 //   after this step and `best` the best candidate score of the step (BeamSearchScorer: next_scores.max()), or with
-//   SearchSettings::stop_on_best_running the best running beam after the step (4.50+: running_beam_scores[:, :1]).
-// - When the limit is reached, a sentence not done adds its running beams, scored sum / g^length_penalty with g the
-//   generated tokens (4.35+ finalize: generated_len), through the same keep-the-best rule.
+//   SearchSettings::stop_on_best_running the best running beam after the step (the vectorised _beam_search:
+//   running_beam_scores[:, :1]).
+// - When the limit is reached, a sentence not done adds its running beams, scored sum / g^length_penalty with g
+//   the generated tokens (finalize's generated_len; the oldest scorer counted the start token too), through the
+//   same keep-the-best rule.
 // - n-best: the finished list sorted by score, best first (sorted ascending and popped from the end, so among equal
 //   scores the later added comes first), up to nbest entries.
 #include "decode/generate.h"
@@ -256,8 +258,8 @@ public:
         for (int step = 0; step <= last_step && !active_.empty(); ++step) {
             const float* logits = model_.step(tokens_);  // [rows, vocab_size], rows = active sentences * beam
             for (size_t k = 0; k < active_.size(); ++k) {
-                advance(sentences_[static_cast<size_t>(active_[k])], logits + k * beam_ * static_cast<size_t>(vocab_size_),
-                        step);
+                const float* rows = logits + k * beam_ * static_cast<size_t>(vocab_size_);  // [beam, vocab_size]
+                advance(sentences_[static_cast<size_t>(active_[k])], rows, step);
             }
             if (step == last_step) break;
             // Sentences that are done leave the batch; the others' rows follow their new running beams.

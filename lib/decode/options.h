@@ -36,11 +36,11 @@ struct SearchSettings {
     int beam_size = 1;                            // 1: greedy search
     int nbest = 1;                                // hypotheses returned per sentence (<= beam_size)
     int max_new_tokens = 0;                       // most generated tokens per sentence (> 0)
-    double length_penalty = 1.0;                  // exponent on the hypothesis length in the beam score
+    double length_penalty = 1.0;                  // exponent on the hypothesis length in the score
     bool early_stopping = false;                  // true: a sentence is done once beam_size hypotheses finished
-    // false: BeamSearchScorer's rule (transformers <= 4.49): the best of the 2*beam candidates, finished or not,
-    // bounds what the running beams can still reach. true: the rule of the rewritten _beam_search (4.50+): the best
-    // running beam after the step does.
+    // false: BeamSearchScorer's rule (beam_search.py, what scripts/tolkpy's reference follows): the best of the
+    // 2*beam candidates, finished or not, bounds what the running beams can still reach. true: the rule of the
+    // vectorised _beam_search that replaced the scorer (transformers PR #35802): the best running beam after the step.
     bool stop_on_best_running = false;
 };
 
