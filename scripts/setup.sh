@@ -15,8 +15,11 @@ for arg in "$@"; do
   esac
 done
 
+# libopenblas0-pthread: without an optimised BLAS, Debian's python3-torch falls back to the reference
+# libblas3 and trains about 30x slower.
 packages=(g++ cmake make pkg-config libdnnl-dev libsentencepiece-dev sentencepiece libcli11-dev
-          nlohmann-json3-dev doctest-dev libicu-dev python3-torch python3-numpy python3-sentencepiece)
+          nlohmann-json3-dev doctest-dev libicu-dev python3-torch python3-numpy python3-sentencepiece
+          libopenblas0-pthread)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
