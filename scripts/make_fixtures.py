@@ -99,12 +99,13 @@ def read_gz_lines(path: Path, n: int) -> list[str]:
 
 
 def train_spm(tmp: Path, name: str, inputs: list[Path], vocab_size: int) -> Path:
-    prefix = tmp / name
-    subprocess.run(["spm_train", f"--input={','.join(str(p) for p in inputs)}", f"--model_prefix={prefix}",
+    # Run inside tmp with relative names: the model stores its trainer options, and a random temp path there would
+    # make regenerated files differ.
+    subprocess.run(["spm_train", f"--input={','.join(p.name for p in inputs)}", f"--model_prefix={name}",
                     f"--vocab_size={vocab_size}", "--model_type=unigram", "--character_coverage=1.0",
                     "--num_threads=1", "--minloglevel=2", "--seed_sentencepiece_size=200000"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return Path(f"{prefix}.model")
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
+    return tmp / f"{name}.model"
 
 
 def make_vocab(model_path: Path, texts: list[list[str]], extra: tuple = ()) -> dict:
