@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 import sentencepiece as spm
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tolkpy.hf_io import build_vocab, load_model_dir, save_model_dir, write_json  # noqa: E402
+from tolkpy.hf_io import build_vocab, load_model_dir, save_model_dir  # noqa: E402
 from tolkpy.model import MarianConfig, MarianMT  # noqa: E402
 from tolkpy.reference import GenOptions, _Decoder, beam_search, greedy, teacher_forced  # noqa: E402
 from tolkpy.tokenizer import MarianTokenizer  # noqa: E402
