@@ -3,7 +3,7 @@
 internal consistency (beam 1 == greedy, batch == single, incremental == teacher-forced) and golden.json matching
 what the reference computes from the committed model directories.
 
-    /usr/bin/python3 scripts/test_reference.py [tests/data]
+    /usr/bin/python3 tests/python/test_reference.py [tests/data]
 """
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from tolkpy.hf_io import load_model_dir  # noqa: E402
 from tolkpy.reference import GenOptions, _Decoder, beam_search, greedy, teacher_forced  # noqa: E402
 from tolkpy.tokenizer import MarianTokenizer, clean_up_tokenization, split_language_code  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_clean_up():
