@@ -74,9 +74,7 @@ SafeTensorsFile::SafeTensorsFile(const std::filesystem::path& path) : path_(path
         try {
             header = json::parse(map_ + 8, map_ + data_start_);
         } catch (const json::parse_error& e) {
-            std::string what = e.what();
-            auto pos = what.find("] ");
-            TOLK_FAIL(file, ": invalid JSON header: ", pos == std::string::npos ? what : what.substr(pos + 2));
+            TOLK_FAIL(file, ": invalid JSON header: ", parse_error_text(e));
         }
         TOLK_CHECK(header.is_object(), file, ": header must be a JSON object, got ", json_excerpt(header));
 

@@ -1,11 +1,6 @@
 // Vocab: loading and validating vocab.json / target_vocab.json.
 #include "text/vocab.h"
 
-#include <fstream>
-#include <sstream>
-
-#include <nlohmann/json.hpp>
-
 #include "core/error.h"
 #include "model/json_file.h"
 
@@ -13,19 +8,8 @@ namespace tolk {
 
 Vocab Vocab::load(const std::filesystem::path& path) {
     const std::string file = path.string();
-    std::ifstream in(path, std::ios::binary);
-    TOLK_CHECK(in, file, ": cannot open");
-    std::ostringstream text;
-    text << in.rdbuf();
     // ordered_json keeps the file order, so duplicate ids resolve like Python's {v: k for k, v in items()}.
-    nlohmann::ordered_json j;
-    try {
-        j = nlohmann::ordered_json::parse(text.str());
-    } catch (const nlohmann::json::parse_error& e) {
-        std::string what = e.what();
-        auto pos = what.find("] ");
-        TOLK_FAIL(file, ": invalid JSON: ", pos == std::string::npos ? what : what.substr(pos + 2));
-    }
+    const nlohmann::ordered_json j = read_ordered_json_file(path);
     TOLK_CHECK(j.is_object(), file, ": expected a JSON object of piece -> id, got ", json_excerpt(j));
 
     // Ids index tables below, so a single absurd id must not allocate gigabytes.
