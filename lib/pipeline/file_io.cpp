@@ -114,7 +114,7 @@ AtomicFile::AtomicFile(std::filesystem::path path) : path_(std::move(path)) {
     std::error_code ec;
     TOLK_CHECK(!std::filesystem::is_directory(path_, ec), path_.string(), ": cannot write output: it is a directory");
     const std::filesystem::path dir = path_.has_parent_path() ? path_.parent_path() : std::filesystem::path(".");
-    std::string pattern = (dir / ("." + path_.filename().string() + ".tolk-XXXXXX")).string();
+    std::string pattern = (dir / std::string(".").append(path_.filename().string()).append(".tolk-XXXXXX")).string();
     const int fd = ::mkstemp(pattern.data());
     TOLK_CHECK(fd >= 0, path_.string(), ": cannot write output: ", std::strerror(errno));
     ::close(fd);

@@ -1,0 +1,300 @@
+// `tolk translate`: option checks, input/output setup, model loading, then the pipeline; maps failures to the
+// documented exit codes (2: a user mistake found before translating; 1: a failure while translating).
+#include "cmd_translate.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "app_common.h"
+#include "pipeline/corpus.h"
+#include "pipeline/file_io.h"
+#include "pipeline/interrupt.h"
+#include "pipeline/marian_engine.h"
+#include "pipeline/model_registry.h"
+
+namespace tolk {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TranslateOptions {
+    ModelChoice model;
+    std::vector<std::string> texts;
+    std::vector<std::string> inputs;
+    std::string output;
+    std::string output_dir;
+    std::string format = "text";
+    std::string input_format = "auto";
+    int beam = 0;
+    int max_new_tokens = 0;
+    int nbest = 1;
+    bool scores = false;
+    bool tokens = false;
+    int threads = 0;
+    int workers = 0;
+    int max_batch_tokens = 4096;
+    int batch_size = 32;
+    bool no_split = false;
+    bool unbuffered = false;
+    bool quiet = false;
+    bool summary = false;
+};
+
+void check_positive(int value, const char* option, bool zero_ok = false) {
+    if (value < 0 || (value == 0 && !zero_ok))
+        throw UsageError(std::string(option) + ": expected a " + (zero_ok ? "non-negative" : "positive") +
+                         " number, got " + std::to_string(value));
+}
+
+// Threads per worker and workers: a decoder step on a small batch stops scaling at about 4 threads, so on a
+// large machine the remaining cores serve best as parallel workers (corpus work only; a single line or an
+// interactive session has one batch at a time and gets every core).
+std::pair<int, int> thread_plan(const TranslateOptions& o, bool corpus) {
+    const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    int workers = o.workers;
+    int threads = o.threads;
+    if (workers == 0) workers = corpus ? std::max(1, cores / (threads > 0 ? threads : std::min(cores, 4))) : 1;
+    if (threads == 0) threads = std::max(1, cores / workers);
+    return {threads, workers};
+}
+
+Format input_format_for(const TranslateOptions& o, const std::string& path) {
+    if (o.input_format != "auto") return parse_format(o.input_format, "--input-format");
+    return path.size() > 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0 ? Format::jsonl : Format::text;
+}
+
+int run_translate(const TranslateOptions& o) {
+    // 1. Options (exit 2 on any mistake, before anything is read or written).
+    check_positive(o.beam, "--beam", /*zero_ok=*/true);
+    check_positive(o.max_new_tokens, "--max-new-tokens", true);
+    check_positive(o.nbest, "--nbest");
+    check_positive(o.threads, "--threads", true);
+    check_positive(o.workers, "--workers", true);
+    check_positive(o.max_batch_tokens, "--max-batch-tokens");
+    check_positive(o.batch_size, "--batch-size");
+    if (o.beam > 0 && o.nbest > o.beam)
+        throw UsageError("--nbest " + std::to_string(o.nbest) + " is larger than --beam " + std::to_string(o.beam));
+    if (!o.texts.empty() && !o.inputs.empty())
+        throw UsageError("give TEXT arguments or -i/--input files, not both");
+    if (!o.output_dir.empty() && o.inputs.empty())
+        throw UsageError("--output-dir needs input files (-i FILE...)");
+    OutputOptions output_options;
+    output_options.format = parse_format(o.format, "--format");
+    output_options.scores = o.scores;
+    output_options.nbest = o.nbest;
+    output_options.tokens = o.tokens;
+    if (o.tokens && output_options.format != Format::jsonl) throw UsageError("--tokens needs --format jsonl");
+    if (o.input_format != "auto") parse_format(o.input_format, "--input-format");
+    if (o.input_format == "tsv") throw UsageError("--input-format: expected text or jsonl, got tsv");
+
+    // Ctrl-C from here on stops the run cleanly (temporary output files removed) instead of killing it.
+    install_interrupt_handler();
+
+    // 2. Inputs: all opened now, so a missing file fails before any work.
+    std::vector<std::unique_ptr<LineReader>> readers;
+    const bool from_stdin = o.texts.empty() && o.inputs.empty();
+    const std::vector<std::string> input_paths = from_stdin ? std::vector<std::string>{"-"} : o.inputs;
+    if (o.texts.empty()) {
+        std::set<std::string> names;
+        for (const auto& path : input_paths) {
+            try {
+                readers.push_back(std::make_unique<LineReader>(path));
+            } catch (const Error& e) {
+                throw UsageError(std::string("-i ") + e.what());
+            }
+            if (!o.output_dir.empty()) {
+                if (path == "-") throw UsageError("--output-dir: stdin ('-') has no file name to write to");
+                if (!names.insert(fs::path(path).filename().string()).second)
+                    throw UsageError("--output-dir: two inputs are named " + fs::path(path).filename().string());
+            }
+        }
+    }
+    const bool interactive = !readers.empty() && input_paths.size() == 1 && readers[0]->is_terminal();
+    const bool corpus = o.texts.empty() && !interactive;
+
+    // 3. Outputs: never the same file as an input; created as temporary files, renamed into place when complete.
+    std::error_code ec;
+    const auto same_as_input = [&](const fs::path& out) {
+        for (const auto& in : input_paths)
+            if (in != "-" && fs::equivalent(in, out, ec)) return true;
+        return false;
+    };
+    std::unique_ptr<AtomicFile> single_output;
+    if (!o.output.empty() && !o.output_dir.empty()) throw UsageError("give -o/--output or --output-dir, not both");
+    if (!o.output.empty() && o.output != "-") {
+        if (same_as_input(o.output)) throw UsageError("-o " + o.output + ": is also an input file");
+        try {
+            single_output = std::make_unique<AtomicFile>(o.output);
+        } catch (const Error& e) {
+            throw UsageError(std::string("-o ") + e.what());
+        }
+    }
+    if (!o.output_dir.empty()) {
+        fs::create_directories(o.output_dir, ec);
+        if (!fs::is_directory(o.output_dir) || ::access(o.output_dir.c_str(), W_OK) != 0)
+            throw UsageError("--output-dir " + o.output_dir + ": cannot write there");
+        for (const auto& in : input_paths)
+            if (same_as_input(fs::path(o.output_dir) / fs::path(in).filename()))
+                throw UsageError("--output-dir " + o.output_dir + ": would overwrite the input " + in);
+    }
+
+    // 4. The model (a bad directory is a user mistake: exit 2).
+    const fs::path model_dir = resolve_model_dir(o.model);
+    const auto [threads, workers] = thread_plan(o, corpus);
+    std::unique_ptr<MarianEngine> engine;
+    EngineOptions engine_options;
+    engine_options.decode.beam_size = o.beam;
+    engine_options.decode.max_new_tokens = o.max_new_tokens;
+    engine_options.decode.nbest = o.nbest;
+    engine_options.tokens = o.tokens;
+    engine_options.threads = threads;
+    try {
+        engine = MarianEngine::load(model_dir, engine_options);
+    } catch (const Error& e) {
+        throw UsageError(e.what());
+    }
+    if (o.nbest > engine->settings().beam_size)
+        throw UsageError("--nbest " + std::to_string(o.nbest) + " is larger than the beam size " +
+                         std::to_string(engine->settings().beam_size) + " (raise --beam)");
+
+    // 5. Translate. From here on a failure is not the user's: exit 1 (temporary outputs are removed).
+    try {
+        TranslatorOptions translator_options;
+        translator_options.limits = {o.max_batch_tokens, o.batch_size};
+        translator_options.workers = workers;
+        translator_options.threads = threads;
+        translator_options.split_sentences = !o.no_split;
+        translator_options.source_language =
+            engine->config().source_lang.empty() ? "en" : engine->config().source_lang;
+        Translator translator(*engine, translator_options);
+
+        const bool stderr_tty = ::isatty(STDERR_FILENO) == 1;
+        ProgressOptions progress_options;
+        progress_options.live = corpus && stderr_tty && !o.quiet;
+        progress_options.summary = !o.quiet && ((corpus && stderr_tty) || o.summary);
+        Progress progress(progress_options);
+        if (progress_options.live) {
+            int64_t total = 0;
+            bool known = true;
+            for (const auto& r : readers) {
+                const auto n = r->count_lines();
+                known = known && n.has_value();
+                total += n.value_or(0);
+            }
+            if (known) progress.set_total_lines(total);
+        }
+        if (interactive && stderr_tty && !o.quiet)
+            std::fprintf(stderr, "tolk: %s ready; type a line and press Enter (Ctrl-D ends)\n",
+                         model_dir.filename().string().c_str());
+        progress.start(translator.stats());
+
+        StreamOptions stream_options;
+        stream_options.output = output_options;
+        stream_options.unbuffered = o.unbuffered || interactive;
+        std::ostream& stdout_stream = std::cout;
+        StreamTotals totals;
+        if (!o.texts.empty()) {
+            std::ostream& out = single_output ? single_output->stream() : stdout_stream;
+            totals = translate_texts(translator, o.texts, out, stream_options, progress);
+        } else {
+            for (size_t i = 0; i < readers.size() && !totals.interrupted; ++i) {
+                stream_options.input_format = input_format_for(o, input_paths[i]);
+                std::unique_ptr<AtomicFile> per_file;
+                if (!o.output_dir.empty()) {
+                    try {
+                        per_file = std::make_unique<AtomicFile>(fs::path(o.output_dir) /
+                                                                fs::path(input_paths[i]).filename());
+                    } catch (const Error& e) {
+                        print_error(std::string("--output-dir ") + e.what());
+                        return kExitUsage;
+                    }
+                }
+                std::ostream& out = per_file ? per_file->stream() : single_output ? single_output->stream()
+                                                                                  : stdout_stream;
+                const StreamTotals t =
+                    translate_stream(translator, *readers[i], out, stream_options, progress, totals.lines_written);
+                totals.lines_read += t.lines_read;
+                totals.lines_written += t.lines_written;
+                totals.interrupted = t.interrupted;
+                if (per_file && !t.interrupted) per_file->commit();
+            }
+        }
+        stdout_stream.flush();
+        progress.finish(translator.stats(), totals.lines_written);
+        if (totals.interrupted || interrupted()) {
+            std::fprintf(stderr, "tolk: interrupted after %lld complete lines%s\n",
+                         static_cast<long long>(totals.lines_written),
+                         single_output || !o.output_dir.empty() ? "; the unfinished output file was removed" : "");
+            return kExitInterrupted;
+        }
+        if (single_output) single_output->commit();
+        if (!stdout_stream) {
+            print_error("cannot write to stdout");
+            return kExitInternal;
+        }
+        return kExitOk;
+    } catch (const std::exception& e) {
+        print_error(e.what());
+        return kExitInternal;
+    }
+}
+
+}  // namespace
+
+std::function<int()> add_translate_command(CLI::App& app) {
+    auto o = std::make_shared<TranslateOptions>();
+    CLI::App* cmd = app.add_subcommand("translate", "Translate text arguments, stdin or files (the default command)");
+    cmd->add_option("text", o->texts, "Text to translate; each argument gives one output line");
+    cmd->add_option("-m,--model", o->model.model,
+                    "Model directory (Hugging Face MarianMT layout) or a model name from `tolk models`; "
+                    "default: $TOLK_MODEL, else the shipped en-de model");
+    cmd->add_option("--from", o->model.from, "Pick the model by source language (see `tolk models`)");
+    cmd->add_option("--to", o->model.to, "Pick the model by target language");
+    cmd->add_option("-i,--input", o->inputs, "Input files, one sentence or paragraph per line ('-': stdin)");
+    cmd->add_option("-o,--output", o->output, "Output file, written atomically (default: stdout)");
+    cmd->add_option("--output-dir", o->output_dir, "Write each input file's translation to DIR/<its name>");
+    cmd->add_option("--format", o->format, "Output format: text, jsonl or tsv (source<TAB>translation)")
+        ->capture_default_str();
+    cmd->add_option("--input-format", o->input_format,
+                    "Input format: text, jsonl ({\"id\": ..., \"text\": ...}) or auto (jsonl for *.jsonl files)")
+        ->capture_default_str();
+    cmd->add_option("--beam", o->beam, "Beam size (default: the model's num_beams; 1: greedy)");
+    cmd->add_option("--max-new-tokens", o->max_new_tokens, "Most tokens generated per sentence (default: the model's limit)");
+    cmd->add_option("--nbest", o->nbest, "Print the N best translations with scores")->capture_default_str();
+    cmd->add_flag("--scores", o->scores, "Print scores (text: \"N ||| translation ||| score\")");
+    cmd->add_flag("--tokens", o->tokens, "With --format jsonl: add the target tokens");
+    cmd->add_option("--threads", o->threads, "Threads per worker (default: all cores, at most 4 per worker on corpora)");
+    cmd->add_option("--workers", o->workers, "Batches translated in parallel, sharing one copy of the weights "
+                                             "(default: cores / threads on corpora, else 1)");
+    cmd->add_option("--max-batch-tokens", o->max_batch_tokens, "Token budget per batch (rows x longest row)")
+        ->capture_default_str();
+    cmd->add_option("--batch-size", o->batch_size, "Most sentences per batch")->capture_default_str();
+    cmd->add_flag("--no-split", o->no_split, "Translate each line as one sentence (no sentence splitting)");
+    cmd->add_flag("--unbuffered", o->unbuffered,
+                  "Translate and flush each line as it arrives (automatic when stdin is a terminal)");
+    cmd->add_flag("-q,--quiet", o->quiet, "No progress line and no summary (warnings still show)");
+    cmd->add_flag("--summary", o->summary, "Print the end summary even when stderr is not a terminal");
+    cmd->footer(
+        "Examples:\n"
+        "  tolk \"The weather is nice today.\"          translate arguments (one output line each)\n"
+        "  echo \"Good morning.\" | tolk                 translate stdin, one output line per input line\n"
+        "  tolk -m models/en-de -i book.txt -o book.de.txt\n"
+        "  tolk -i a.txt b.txt --output-dir out/        one output file per input file\n"
+        "  tolk --format tsv -i sentences.txt           source<TAB>translation\n"
+        "  tolk --format jsonl --scores < in.txt        {\"id\": N, \"translation\": ..., \"score\": ...}\n"
+        "  tolk --nbest 3 \"How are you?\"               three alternatives: N ||| translation ||| score\n"
+        "  some-program | tolk --unbuffered | other     answer each line as soon as it arrives\n"
+        "Lines with several sentences are split (ICU) and rejoined; empty lines stay empty; invalid UTF-8 is\n"
+        "replaced by U+FFFD with a warning. Progress and summary go to stderr, only when it is a terminal.\n"
+        "Exit codes: 0 ok, 1 internal error, 2 usage error (bad option, missing input, unwritable output,\n"
+        "bad model directory), 130 interrupted (Ctrl-C: complete lines flushed, no partial -o file left).");
+    return [cmd, o] { return cmd->parsed() ? run_translate(*o) : -1; };
+}
+
+}  // namespace tolk

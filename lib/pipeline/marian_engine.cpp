@@ -1,0 +1,85 @@
+// MarianEngine: the real model behind the pipeline's TranslationEngine interface (see marian_engine.h).
+#include "pipeline/marian_engine.h"
+
+#include "decode/generate.h"
+#include "dnnl/context.h"
+#include "layers/marian_model.h"
+#include "model/weights.h"
+
+namespace tolk {
+
+// One worker's state: a MarianSession (oneDNN stream, K/V caches, scratch) over the shared model.
+class MarianEngine::Session : public TranslationSession {
+public:
+    explicit Session(const MarianEngine& engine) : engine_(engine), session_(*engine.model_) {}
+
+    std::vector<std::vector<SegmentHypothesis>> translate(const std::vector<std::vector<int32_t>>& src_ids) override {
+        const auto results = search(session_, engine_.settings_, src_ids);
+        std::vector<std::vector<SegmentHypothesis>> out(results.size());
+        for (size_t i = 0; i < results.size(); ++i) {
+            for (const Hypothesis& h : results[i]) {
+                SegmentHypothesis s;
+                s.text = engine_.tokenizer_.decode(h.ids);
+                s.score = h.score;
+                s.n_tokens = static_cast<int64_t>(h.ids.size());
+                if (engine_.tokens_) {
+                    for (const int32_t id : h.ids) {
+                        const std::string* piece = engine_.target_vocab_->piece(id);
+                        s.tokens.push_back(piece ? *piece : std::string("<").append(std::to_string(id)).append(">"));
+                    }
+                }
+                out[i].push_back(std::move(s));
+            }
+        }
+        return out;
+    }
+
+private:
+    const MarianEngine& engine_;
+    MarianSession session_;
+};
+
+MarianEngine::MarianEngine(ModelConfig config, Tokenizer tokenizer, std::optional<Vocab> target_vocab,
+                           std::unique_ptr<MarianModel> model, SearchSettings settings, bool tokens)
+    : config_(std::move(config)),
+      tokenizer_(std::move(tokenizer)),
+      target_vocab_(std::move(target_vocab)),
+      model_(std::move(model)),
+      settings_(std::move(settings)),
+      tokens_(tokens) {}
+
+MarianEngine::~MarianEngine() = default;
+
+std::unique_ptr<MarianEngine> MarianEngine::load(const std::filesystem::path& dir, const EngineOptions& options) {
+    ModelConfig config = load_config(dir);
+    SearchSettings settings = resolve_settings(config, options.decode);
+    Tokenizer tokenizer = Tokenizer::load(dir, config);
+    std::optional<Vocab> target_vocab;
+    if (options.tokens)
+        target_vocab = Vocab::load(dir / (config.separate_vocabs ? "target_vocab.json" : "vocab.json"));
+    std::unique_ptr<MarianModel> model;
+    // The same thread count as the workers: an OpenMP team larger than needed keeps spinning after the
+    // prepacking and steals cores from the workers.
+    if (options.threads > 0) set_num_threads(options.threads);
+    {
+        // The model prepacks its own copies; the f32 weight store is dropped once it is built.
+        const WeightStore weights = WeightStore::load(dir, config);
+        model = std::make_unique<MarianModel>(config, weights);
+    }
+    return std::unique_ptr<MarianEngine>(new MarianEngine(std::move(config), std::move(tokenizer),
+                                                          std::move(target_vocab), std::move(model),
+                                                          std::move(settings), options.tokens));
+}
+
+std::vector<int32_t> MarianEngine::encode(std::string_view sentence) const { return tokenizer_.encode(sentence); }
+
+int32_t MarianEngine::eos_id() const { return config_.eos_token_id; }
+
+int MarianEngine::max_source_tokens() const { return config_.max_position_embeddings; }
+
+std::unique_ptr<TranslationSession> MarianEngine::new_session(int threads) const {
+    if (threads > 0) set_num_threads(threads);
+    return std::make_unique<Session>(*this);
+}
+
+}  // namespace tolk
