@@ -67,9 +67,9 @@ int run_info(const InfoOptions& options) {
 std::function<int()> add_info_command(CLI::App& app) {
     auto options = std::make_shared<InfoOptions>();
     CLI::App* cmd = app.add_subcommand("info", "Show a model's configuration, parameter count and tensors");
-    cmd->add_option("-m,--model", options->model.model, "Model directory (Hugging Face MarianMT layout) or name");
-    cmd->add_option("--from", options->model.from, "Pick the model by source language");
-    cmd->add_option("--to", options->model.to, "Pick the model by target language");
+    cmd->add_option("-m,--model", options->model.model, "Model directory (Hugging Face MarianMT layout) or name")->type_name("DIR");
+    cmd->add_option("--from", options->model.from, "Pick the model by source language")->type_name("LANG");
+    cmd->add_option("--to", options->model.to, "Pick the model by target language")->type_name("LANG");
     cmd->footer("Example:\n  tolk info -m models/en-de");
     return [cmd, options] { return cmd->parsed() ? run_info(*options) : -1; };
 }

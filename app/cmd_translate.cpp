@@ -250,31 +250,44 @@ int run_translate(const TranslateOptions& o) {
 std::function<int()> add_translate_command(CLI::App& app) {
     auto o = std::make_shared<TranslateOptions>();
     CLI::App* cmd = app.add_subcommand("translate", "Translate text arguments, stdin or files (the default command)");
-    cmd->add_option("text", o->texts, "Text to translate; each argument gives one output line");
+    cmd->add_option("text", o->texts, "Text to translate; each argument gives one output line")->type_name("TEXT");
     cmd->add_option("-m,--model", o->model.model,
                     "Model directory (Hugging Face MarianMT layout) or a model name from `tolk models`; "
-                    "default: $TOLK_MODEL, else the shipped en-de model");
-    cmd->add_option("--from", o->model.from, "Pick the model by source language (see `tolk models`)");
-    cmd->add_option("--to", o->model.to, "Pick the model by target language");
-    cmd->add_option("-i,--input", o->inputs, "Input files, one sentence or paragraph per line ('-': stdin)");
-    cmd->add_option("-o,--output", o->output, "Output file, written atomically (default: stdout)");
-    cmd->add_option("--output-dir", o->output_dir, "Write each input file's translation to DIR/<its name>");
+                    "default: $TOLK_MODEL, else the shipped en-de model")
+        ->type_name("DIR");
+    cmd->add_option("--from", o->model.from, "Pick the model by source language (see `tolk models`)")->type_name("LANG");
+    cmd->add_option("--to", o->model.to, "Pick the model by target language")->type_name("LANG");
+    cmd->add_option("-i,--input", o->inputs, "Input files, one sentence or paragraph per line ('-': stdin)")
+        ->type_name("FILE");
+    cmd->add_option("-o,--output", o->output, "Output file, written atomically (default: stdout)")->type_name("FILE");
+    cmd->add_option("--output-dir", o->output_dir, "Write each input file's translation to DIR/<its name>")
+        ->type_name("DIR");
     cmd->add_option("--format", o->format, "Output format: text, jsonl or tsv (source<TAB>translation)")
+        ->type_name("FMT")
         ->capture_default_str();
     cmd->add_option("--input-format", o->input_format,
                     "Input format: text, jsonl ({\"id\": ..., \"text\": ...}) or auto (jsonl for *.jsonl files)")
+        ->type_name("FMT")
         ->capture_default_str();
-    cmd->add_option("--beam", o->beam, "Beam size (default: the model's num_beams; 1: greedy)");
-    cmd->add_option("--max-new-tokens", o->max_new_tokens, "Most tokens generated per sentence (default: the model's limit)");
-    cmd->add_option("--nbest", o->nbest, "Print the N best translations with scores")->capture_default_str();
+    cmd->add_option("--beam", o->beam, "Beam size (default: the model's num_beams; 1: greedy)")->type_name("N");
+    cmd->add_option("--max-new-tokens", o->max_new_tokens,
+                    "Most tokens generated per sentence (default: the model's limit)")
+        ->type_name("N");
+    cmd->add_option("--nbest", o->nbest, "Print the N best translations with scores")
+        ->type_name("N")
+        ->capture_default_str();
     cmd->add_flag("--scores", o->scores, "Print scores (text: \"N ||| translation ||| score\")");
     cmd->add_flag("--tokens", o->tokens, "With --format jsonl: add the target tokens");
-    cmd->add_option("--threads", o->threads, "Threads per worker (default: all cores, at most 4 per worker on corpora)");
+    cmd->add_option("--threads", o->threads,
+                    "Threads per worker (default: all cores, at most 4 per worker on corpora)")
+        ->type_name("N");
     cmd->add_option("--workers", o->workers, "Batches translated in parallel, sharing one copy of the weights "
-                                             "(default: cores / threads on corpora, else 1)");
+                                             "(default: cores / threads on corpora, else 1)")
+        ->type_name("N");
     cmd->add_option("--max-batch-tokens", o->max_batch_tokens, "Token budget per batch (rows x longest row)")
+        ->type_name("N")
         ->capture_default_str();
-    cmd->add_option("--batch-size", o->batch_size, "Most sentences per batch")->capture_default_str();
+    cmd->add_option("--batch-size", o->batch_size, "Most sentences per batch")->type_name("N")->capture_default_str();
     cmd->add_flag("--no-split", o->no_split, "Translate each line as one sentence (no sentence splitting)");
     cmd->add_flag("--unbuffered", o->unbuffered,
                   "Translate and flush each line as it arrives (automatic when stdin is a terminal)");
@@ -282,14 +295,15 @@ std::function<int()> add_translate_command(CLI::App& app) {
     cmd->add_flag("--summary", o->summary, "Print the end summary even when stderr is not a terminal");
     cmd->footer(
         "Examples:\n"
-        "  tolk \"The weather is nice today.\"          translate arguments (one output line each)\n"
-        "  echo \"Good morning.\" | tolk                 translate stdin, one output line per input line\n"
-        "  tolk -m models/en-de -i book.txt -o book.de.txt\n"
-        "  tolk -i a.txt b.txt --output-dir out/        one output file per input file\n"
-        "  tolk --format tsv -i sentences.txt           source<TAB>translation\n"
-        "  tolk --format jsonl --scores < in.txt        {\"id\": N, \"translation\": ..., \"score\": ...}\n"
-        "  tolk --nbest 3 \"How are you?\"               three alternatives: N ||| translation ||| score\n"
-        "  some-program | tolk --unbuffered | other     answer each line as soon as it arrives\n"
+        "  tolk \"The weather is nice today.\"         translate arguments, one output line each\n"
+        "  echo \"Good morning.\" | tolk               translate stdin, one output line per input line\n"
+        "  tolk -i book.txt -o book.de.txt           translate a file (written atomically)\n"
+        "  tolk -i a.txt b.txt --output-dir out/     one output file per input file\n"
+        "  tolk --format tsv -i sentences.txt        source<TAB>translation\n"
+        "  tolk --format jsonl --scores < in.txt     {\"id\": N, \"translation\": ..., \"score\": ...}\n"
+        "  tolk --nbest 3 \"How are you?\"             alternatives: N ||| translation ||| score\n"
+        "  tolk --from en --to de -i notes.txt       pick the model by language pair\n"
+        "  producer | tolk --unbuffered | consumer   answer each line as soon as it arrives\n"
         "Lines with several sentences are split (ICU) and rejoined; empty lines stay empty; invalid UTF-8 is\n"
         "replaced by U+FFFD with a warning. Progress and summary go to stderr, only when it is a terminal.\n"
         "Exit codes: 0 ok, 1 internal error, 2 usage error (bad option, missing input, unwritable output,\n"

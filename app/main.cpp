@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
         try {
             app.parse(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());  // eval runs inside, as a callback
         } catch (const CLI::CallForHelp&) {
-            std::cout << (app.get_subcommands().empty() ? app.help() : app.get_subcommands().front()->help());
+            std::cout << (app.get_subcommands().empty() ? app.help() : app.get_subcommands().front()->help("tolk"));
             return tolk::kExitOk;
         } catch (const CLI::CallForAllHelp&) {
             std::cout << app.help("", CLI::AppFormatMode::All);

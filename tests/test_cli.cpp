@@ -243,6 +243,14 @@ TEST_CASE("help, info and models") {
     r = run_tolk("-m tiny-joint --threads 1 --max-new-tokens 6 'A dog.'", "", "TOLK_MODEL_PATH=" + quote(kData.string()));
     CHECK(r.rc == 0);
     CHECK(r.out == by_path.out);
+    // --from/--to pick among the models found (both fixtures are en->de; tiny-joint sorts first).
+    r = run_tolk("--from en --to de --threads 1 --max-new-tokens 6 'A dog.'", "",
+                 "TOLK_MODEL_PATH=" + quote(kData.string()));
+    CHECK(r.rc == 0);
+    CHECK(r.out == by_path.out);
+    r = run_tolk("--from en --to xx 'A dog.'", "", "TOLK_MODEL_PATH=" + quote(kData.string()));
+    CHECK(r.rc == 2);
+    CHECK(r.err.find("--from/--to: no model translates en->xx") != std::string::npos);
 }
 
 TEST_CASE("formats: jsonl in and out with ids, scores, n-best and tokens; tsv") {

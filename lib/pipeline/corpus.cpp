@@ -53,7 +53,11 @@ WindowResult process_window(Translator& translator, const std::vector<std::strin
         progress.warn(label(first_line_number + static_cast<int64_t>(index)) + ": " + message);
     };
     hooks.cancel = &interrupt_flag();
-    hooks.tick = [&] { progress.update(translator.stats(), lines_written_before); };
+    hooks.tick = [&] {
+        // Lines finish in input order only at the end of a window; estimate them from the segments done.
+        const auto estimate = static_cast<int64_t>(translator.call_progress() * static_cast<double>(raw.size()));
+        progress.update(translator.stats(), lines_written_before + estimate);
+    };
     const std::vector<LineTranslation> results = translator.translate(texts, hooks);
 
     WindowResult window;

@@ -90,6 +90,11 @@ TranslatorStats Translator::stats() const {
     return {lines_.load(), sentences_.load(), source_tokens_.load(), target_tokens_.load()};
 }
 
+double Translator::call_progress() const {
+    const int64_t total = call_segments_.load();
+    return total > 0 ? std::min(1.0, static_cast<double>(call_done_.load()) / static_cast<double>(total)) : 1.0;
+}
+
 namespace {
 
 // One unit the model translates: a sentence, or a piece of a sentence too long for the model's positions.
@@ -192,6 +197,8 @@ std::vector<LineTranslation> Translator::translate(const std::vector<std::string
     std::vector<int> lengths(segments.size());
     for (size_t i = 0; i < segments.size(); ++i) lengths[i] = static_cast<int>(segments[i].ids.size());
     const auto batches = plan_batches(lengths, options_.limits);
+    call_done_ = 0;
+    call_segments_ = static_cast<int64_t>(segments.size());
 
     std::vector<std::vector<SegmentHypothesis>> outputs(segments.size());
     std::vector<std::string> errors(segments.size());
@@ -246,6 +253,7 @@ std::vector<LineTranslation> Translator::translate(const std::vector<std::string
             target += outputs[i].front().n_tokens;
         }
         sentences_ += translated;
+        call_done_ += static_cast<int64_t>(batch.size());
         source_tokens_ += source;
         target_tokens_ += target;
     };

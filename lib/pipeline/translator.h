@@ -67,6 +67,8 @@ public:
 
     // Totals over every translate() call so far; safe to read from the tick hook.
     TranslatorStats stats() const;
+    // Fraction of the segments of the translate() call in progress that are done (1 when idle); for progress.
+    double call_progress() const;
 
     const TranslatorOptions& options() const { return options_; }
 
@@ -77,6 +79,7 @@ private:
     std::unique_ptr<SentenceSplitter> splitter_;
     std::unique_ptr<WorkerPool> pool_;
     std::atomic<int64_t> lines_{0}, sentences_{0}, source_tokens_{0}, target_tokens_{0};
+    std::atomic<int64_t> call_segments_{0}, call_done_{0};
 };
 
 }  // namespace tolk
