@@ -169,9 +169,10 @@ TEST_CASE("LayerNorm matches a naive loop in place and out of place") {
             mean /= static_cast<double>(dim);
             for (int64_t c = 0; c < dim; ++c) var += (x[r * dim + c] - mean) * (x[r * dim + c] - mean);
             var /= static_cast<double>(dim);
-            for (int64_t c = 0; c < dim; ++c)
-                want[r * dim + c] =
-                    static_cast<float>((x[r * dim + c] - mean) / std::sqrt(var + 1e-5) * gamma.f32()[c] + beta.f32()[c]);
+            for (int64_t c = 0; c < dim; ++c) {
+                const double normalized = (x[r * dim + c] - mean) / std::sqrt(var + 1e-5);
+                want[r * dim + c] = static_cast<float>(normalized * gamma.f32()[c] + beta.f32()[c]);
+            }
         }
         std::vector<float> out(x.size());
         norm.forward(ctx, x.data(), out.data(), rows);
@@ -314,8 +315,8 @@ TEST_CASE("attention reads strided views: a K/V cache with spare capacity and qu
         std::vector<float> mask(static_cast<std::size_t>(sentences * src_len), 0.0f);
         for (int64_t j = 4; j < src_len; ++j) mask[src_len + j] = mask_value;
         check_attention(ctx, n_heads, d_head, dense_heads(q.data(), sentences, beam, width),
-                        dense_heads(k.data(), sentences, src_len, width), dense_heads(v.data(), sentences, src_len, width),
-                        mask, MaskKind::per_key, "grouped");
+                        dense_heads(k.data(), sentences, src_len, width),
+                        dense_heads(v.data(), sentences, src_len, width), mask, MaskKind::per_key, "grouped");
     }
 }
 

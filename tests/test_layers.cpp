@@ -271,7 +271,8 @@ struct RowTracker {
         const int64_t vocab = model.target_vocab_size();
         for (std::size_t i = 0; i < rows.size(); ++i) {
             rows[i].second.push_back(tokens[i]);
-            const Tensor want = reference.forward_logits({src[static_cast<std::size_t>(rows[i].first)]}, {rows[i].second});
+            const auto& sentence = src[static_cast<std::size_t>(rows[i].first)];
+            const Tensor want = reference.forward_logits({sentence}, {rows[i].second});
             const int64_t last = static_cast<int64_t>(rows[i].second.size()) - 1;
             INFO("row " << i << " (sentence " << rows[i].first << ", " << rows[i].second.size() << " tokens)");
             CHECK(max_abs_diff(logits + static_cast<int64_t>(i) * vocab, want.f32() + last * vocab, vocab) <= 1e-4);

@@ -19,6 +19,12 @@ void copy_floats(float* dst, const float* src, int64_t n) {
     std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
 }
 
+// Element i of a vector or span indexed with the signed sizes used everywhere else.
+template <typename Seq>
+auto at(const Seq& seq, int64_t i) {
+    return seq[static_cast<std::size_t>(i)];
+}
+
 }  // namespace
 
 MarianSession::MarianSession(const MarianModel& model)
@@ -134,7 +140,7 @@ const float* MarianSession::step(std::span<const int32_t> tokens) {
 
     x_.resize({rows_, d_model});  // [rows, d_model]
     const Embeddings& embed = model_.decoder_embeddings();
-    for (int64_t r = 0; r < rows_; ++r) embed.embed(tokens[static_cast<std::size_t>(r)], position_, x_.f32() + r * d_model);
+    for (int64_t r = 0; r < rows_; ++r) embed.embed(at(tokens, r), position_, x_.f32() + r * d_model);
     self_mask_.resize({rows_, visible});  // [rows, visible]: this position and the ones before it
     for (int64_t r = 0; r < rows_; ++r)
         for (int64_t s = 0; s < visible; ++s) self_mask_.f32()[r * visible + s] = s <= position_ ? 0.0f : mask_value;
@@ -173,9 +179,9 @@ void MarianSession::gather_self_caches(std::span<const int32_t> src_rows) {
     stash_slot_.assign(static_cast<std::size_t>(rows_), -1);
     stashed_rows_.clear();
     for (int64_t i = 0; i < n; ++i) {
-        const int32_t from = src_rows[static_cast<std::size_t>(i)];
-        const bool overwritten = from < n && src_rows[static_cast<std::size_t>(from)] != from;
-        if (from != i && overwritten && stash_slot_[static_cast<std::size_t>(from)] < 0) {
+        const int32_t from = at(src_rows, i);
+        const bool overwritten = from < n && at(src_rows, from) != from;
+        if (from != i && overwritten && at(stash_slot_, from) < 0) {
             stash_slot_[static_cast<std::size_t>(from)] = static_cast<int32_t>(stashed_rows_.size());
             stashed_rows_.push_back(from);
         }
@@ -184,18 +190,18 @@ void MarianSession::gather_self_caches(std::span<const int32_t> src_rows) {
     for (std::size_t l = 0; l < layers_.size(); ++l) {
         LayerState& state = layers_[l];
         LayerState& spare = spare_[l];
-        for (auto [cache, stash] : {std::pair{&state.self_k, &spare.self_k}, std::pair{&state.self_v, &spare.self_v}}) {
+        for (auto [cache, stash] :
+             {std::pair{&state.self_k, &spare.self_k}, std::pair{&state.self_v, &spare.self_v}}) {
             if (n_stashed > 0) {
                 stash->resize({n_stashed, capacity_, d_model});  // [stashed rows, capacity, d_model]
                 for (int64_t j = 0; j < n_stashed; ++j)
-                    copy_floats(stash->f32() + j * row_floats,
-                                cache->f32() + stashed_rows_[static_cast<std::size_t>(j)] * row_floats,
+                    copy_floats(stash->f32() + j * row_floats, cache->f32() + at(stashed_rows_, j) * row_floats,
                                 filled_ * d_model);
             }
             for (int64_t i = 0; i < n; ++i) {
-                const int32_t from = src_rows[static_cast<std::size_t>(i)];
+                const int32_t from = at(src_rows, i);
                 if (from == i) continue;
-                const int32_t slot = stash_slot_[static_cast<std::size_t>(from)];
+                const int32_t slot = at(stash_slot_, from);
                 const float* source = slot >= 0 ? stash->f32() + slot * row_floats : cache->f32() + from * row_floats;
                 copy_floats(cache->f32() + i * row_floats, source, filled_ * d_model);
             }
@@ -208,7 +214,7 @@ void MarianSession::reorder(std::span<const int32_t> src_rows) {
     const int64_t n = static_cast<int64_t>(src_rows.size());
     bool identity = n <= rows_;
     for (int64_t i = 0; i < n; ++i) {
-        const int32_t r = src_rows[static_cast<std::size_t>(i)];
+        const int32_t r = at(src_rows, i);
         TOLK_CHECK(r >= 0 && r < rows_, "decoder: reorder() names row ", r, ", but there are ", rows_, " live rows");
         identity = identity && r == i;
     }
@@ -226,22 +232,22 @@ void MarianSession::reorder(std::span<const int32_t> src_rows) {
     const int64_t per_group = rows_ / groups_;
     row_group_.resize(static_cast<std::size_t>(n));
     for (int64_t i = 0; i < n; ++i)
-        row_group_[static_cast<std::size_t>(i)] = static_cast<int32_t>(src_rows[static_cast<std::size_t>(i)] / per_group);
+        row_group_[static_cast<std::size_t>(i)] = static_cast<int32_t>(at(src_rows, i) / per_group);
     group_order_.clear();
     int64_t run_length = 0;
     bool equal_runs = true;
     for (int64_t i = 0; i < n;) {
         int64_t j = i;
-        while (j < n && row_group_[static_cast<std::size_t>(j)] == row_group_[static_cast<std::size_t>(i)]) ++j;
+        while (j < n && at(row_group_, j) == at(row_group_, i)) ++j;
         if (run_length == 0) run_length = j - i;
         equal_runs = equal_runs && j - i == run_length;
-        group_order_.push_back(row_group_[static_cast<std::size_t>(i)]);
+        group_order_.push_back(at(row_group_, i));
         i = j;
     }
     if (!equal_runs) group_order_.assign(row_group_.begin(), row_group_.end());
     const int64_t groups = static_cast<int64_t>(group_order_.size());
     bool same_groups = groups == groups_;
-    for (int64_t g = 0; same_groups && g < groups; ++g) same_groups = group_order_[static_cast<std::size_t>(g)] == g;
+    for (int64_t g = 0; same_groups && g < groups; ++g) same_groups = at(group_order_, g) == g;
     if (!same_groups) {
         const int64_t block = src_len_ * d_model;
         for (std::size_t l = 0; l < layers_.size(); ++l) {
@@ -251,15 +257,14 @@ void MarianSession::reorder(std::span<const int32_t> src_rows) {
                  {std::pair{&state.cross_k, &spare.cross_k}, std::pair{&state.cross_v, &spare.cross_v}}) {
                 target->resize({groups, src_len_, d_model});  // [groups, src_len, d_model]
                 for (int64_t g = 0; g < groups; ++g)
-                    copy_floats(target->f32() + g * block, memory->f32() + group_order_[static_cast<std::size_t>(g)] * block,
-                                block);
+                    copy_floats(target->f32() + g * block, memory->f32() + at(group_order_, g) * block, block);
                 std::swap(*memory, *target);
             }
         }
         src_mask_spare_.resize({groups, src_len_});  // [groups, src_len]
         for (int64_t g = 0; g < groups; ++g)
-            copy_floats(src_mask_spare_.f32() + g * src_len_,
-                        src_mask_.f32() + group_order_[static_cast<std::size_t>(g)] * src_len_, src_len_);
+            copy_floats(src_mask_spare_.f32() + g * src_len_, src_mask_.f32() + at(group_order_, g) * src_len_,
+                        src_len_);
         std::swap(src_mask_, src_mask_spare_);
     }
     groups_ = groups;
