@@ -1,5 +1,6 @@
 // Corpus BLEU with sacreBLEU 2.x semantics (statistics, brevity penalty, smoothing, signature).
 #include "eval/bleu.h"
+#include "eval/reference_streams.h"
 
 #include <cmath>
 #include <cstdio>
@@ -213,27 +214,13 @@ BleuScore Bleu::score_from_stats(const BleuStats& stats, int nrefs) const {
 
 BleuScore Bleu::corpus_score(const std::vector<std::string>& hypotheses,
                              const std::vector<std::vector<std::string>>& references) const {
-    TOLK_CHECK(!references.empty(), "BLEU: no reference streams given");
-    for (size_t k = 0; k < references.size(); ++k)
-        TOLK_CHECK(references[k].size() == hypotheses.size(), "BLEU: reference stream ", k + 1, " has ",
-                   references[k].size(), " segments, the hypotheses have ", hypotheses.size());
-
     BleuStats total;
     total.correct.assign(static_cast<size_t>(options_.max_ngram_order), 0);
     total.total.assign(static_cast<size_t>(options_.max_ngram_order), 0);
-    std::set<size_t> ref_counts;  // distinct numbers of non-empty references per segment
-    std::vector<std::string> refs;
-    for (size_t i = 0; i < hypotheses.size(); ++i) {
-        refs.clear();
-        for (const auto& stream : references)
-            if (!stream[i].empty()) refs.push_back(stream[i]);
-        TOLK_CHECK(!refs.empty(), "BLEU: segment ", i + 1, " has no non-empty reference");
-        ref_counts.insert(refs.size());
-        total += segment_stats(hypotheses[i], refs);
-    }
-    int nrefs = static_cast<int>(references.size());
-    if (ref_counts.size() == 1) nrefs = static_cast<int>(*ref_counts.begin());
-    if (ref_counts.size() > 1) nrefs = 0;
+    const int nrefs = sum_over_references("BLEU", hypotheses, references, total,
+                                          [this](std::string_view hyp, const std::vector<std::string>& refs) {
+                                              return segment_stats(hyp, refs);
+                                          });
     return score_from_stats(total, nrefs);
 }
 

@@ -1,6 +1,7 @@
 // chrF / chrF++ with sacreBLEU 2.x semantics: n-gram extraction on code points, per-order statistics,
 // best-reference selection, effective-order or epsilon smoothing, signature.
 #include "eval/chrf.h"
+#include "eval/reference_streams.h"
 
 #include <cstdio>
 #include <set>
@@ -183,26 +184,12 @@ ChrfScore Chrf::score_from_stats(const ChrfStats& stats, int nrefs) const {
 
 ChrfScore Chrf::corpus_score(const std::vector<std::string>& hypotheses,
                              const std::vector<std::vector<std::string>>& references) const {
-    TOLK_CHECK(!references.empty(), "chrF: no reference streams given");
-    for (size_t k = 0; k < references.size(); ++k)
-        TOLK_CHECK(references[k].size() == hypotheses.size(), "chrF: reference stream ", k + 1, " has ",
-                   references[k].size(), " segments, the hypotheses have ", hypotheses.size());
-
     ChrfStats total;
     total.values.assign(static_cast<size_t>(3 * (options_.char_order + options_.word_order)), 0);
-    std::set<size_t> ref_counts;  // distinct numbers of non-empty references per segment
-    std::vector<std::string> refs;
-    for (size_t i = 0; i < hypotheses.size(); ++i) {
-        refs.clear();
-        for (const auto& stream : references)
-            if (!stream[i].empty()) refs.push_back(stream[i]);
-        TOLK_CHECK(!refs.empty(), "chrF: segment ", i + 1, " has no non-empty reference");
-        ref_counts.insert(refs.size());
-        total += segment_stats(hypotheses[i], refs);
-    }
-    int nrefs = static_cast<int>(references.size());
-    if (ref_counts.size() == 1) nrefs = static_cast<int>(*ref_counts.begin());
-    if (ref_counts.size() > 1) nrefs = 0;
+    const int nrefs = sum_over_references("chrF", hypotheses, references, total,
+                                          [this](std::string_view hyp, const std::vector<std::string>& refs) {
+                                              return segment_stats(hyp, refs);
+                                          });
     return score_from_stats(total, nrefs);
 }
 
