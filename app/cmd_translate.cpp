@@ -31,7 +31,7 @@ struct TranslateOptions {
     std::string output_dir;
     std::string format = "text";
     std::string input_format = "auto";
-    int beam = 0;
+    int beam = 0;  // 0: not given, the model's num_beams
     int max_new_tokens = 0;
     int nbest = 1;
     bool scores = false;
@@ -44,6 +44,7 @@ struct TranslateOptions {
     bool unbuffered = false;
     bool quiet = false;
     bool summary = false;
+    bool beam_given = false;
 };
 
 void check_positive(int value, const char* option, bool zero_ok = false) {
@@ -73,7 +74,7 @@ Format input_format_for(const TranslateOptions& o, const std::string& path) {
 
 int run_translate(const TranslateOptions& o) {
     // 1. Options (exit 2 on any mistake, before anything is read or written).
-    check_positive(o.beam, "--beam", /*zero_ok=*/true);
+    if (o.beam_given) check_positive(o.beam, "--beam");
     check_positive(o.max_new_tokens, "--max-new-tokens", true);
     check_positive(o.nbest, "--nbest");
     check_positive(o.threads, "--threads", true);
@@ -310,7 +311,11 @@ std::function<int()> add_translate_command(CLI::App& app) {
         "replaced by U+FFFD with a warning. Progress and summary go to stderr, only when it is a terminal.\n"
         "Exit codes: 0 ok, 1 internal error, 2 usage error (bad option, missing input, unwritable output,\n"
         "bad model directory), 130 interrupted (Ctrl-C: complete lines flushed, no partial -o file left).");
-    return [cmd, o] { return cmd->parsed() ? run_translate(*o) : -1; };
+    return [cmd, o] {
+        if (!cmd->parsed()) return -1;
+        o->beam_given = cmd->count("--beam") > 0;
+        return run_translate(*o);
+    };
 }
 
 }  // namespace tolk
