@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_support.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -48,20 +50,12 @@ std::string read_file(const fs::path& p) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-void write_file(const fs::path& p, const std::string& bytes) {
-    std::ofstream out(p, std::ios::binary);
-    out << bytes;
-}
+using tolk::testing::write_file;
 
-// A scratch directory per test process.
-fs::path scratch() {
-    static const fs::path dir = [] {
-        fs::path d = fs::temp_directory_path() / ("tolk_test_cli_" + std::to_string(::getpid()));
-        fs::remove_all(d);
-        fs::create_directories(d);
-        return d;
-    }();
-    return dir;
+// A scratch directory per test process, removed when the program exits.
+const fs::path& scratch() {
+    static const tolk::testing::TempDir dir("tolk_test_cli");
+    return dir.path;
 }
 
 // Runs `tolk ARGS` (args already shell-quoted) with `input` on stdin; a 120 s timeout guards against hangs.

@@ -24,6 +24,7 @@
 #include "eval/text_lines.h"
 #include "eval/tokenizer_13a.h"
 #include "eval/unicode_text.h"
+#include "test_support.h"
 
 using namespace tolk;
 
@@ -445,10 +446,10 @@ TEST_CASE("evaluation report and line reading") {
     }
 }
 
-TEST_CASE("tolk eval command line (once main() registers it)") {
+TEST_CASE("tolk eval command line") {
     namespace fs = std::filesystem;
-    const fs::path dir = fs::temp_directory_path() / ("tolk_test_eval_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
+    const testing::TempDir tmp("tolk_test_eval");
+    const fs::path& dir = tmp.path;
     const auto write = [&](const std::string& name, const std::string& text) {
         std::ofstream(dir / name, std::ios::binary) << text;
         return (dir / name).string();
@@ -462,11 +463,7 @@ TEST_CASE("tolk eval command line (once main() registers it)") {
         ss << in.rdbuf();
         return std::make_pair(WEXITSTATUS(status), ss.str());
     };
-    if (run("--help").second.find("--ref") == std::string::npos) {
-        MESSAGE("the tolk binary has no 'eval' subcommand yet; skipping the command-line checks");
-        fs::remove_all(dir);
-        return;
-    }
+    REQUIRE(run("--help").second.find("--ref") != std::string::npos);
     const std::string hyp = write("hyp.txt", kHyps[0] + "\n" + kHyps[1] + "\n" + kHyps[2] + "\n");
     const std::string ref1 = write("ref1.txt", kRefs[0][0] + "\n" + kRefs[0][1] + "\n" + kRefs[0][2] + "\n");
     const std::string ref2 = write("ref2.txt", kRefs[1][0] + "\n" + kRefs[1][1] + "\n" + kRefs[1][2] + "\n");
@@ -491,5 +488,4 @@ TEST_CASE("tolk eval command line (once main() registers it)") {
     CHECK(text.find(short_ref) != std::string::npos);
     CHECK(text.find("3 lines") != std::string::npos);
     CHECK(text.find("has 1") != std::string::npos);
-    fs::remove_all(dir);
 }

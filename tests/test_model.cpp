@@ -12,25 +12,19 @@
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
+#include "test_support.h"
 
 using namespace tolk;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "tolk_test_model_XXXXXX").string();
-        path = mkdtemp(tmpl.data());
-    }
-    ~TempDir() { fs::remove_all(path); }
+// Temporary directories named after this test program.
+struct TempDir : testing::TempDir {
+    TempDir() : testing::TempDir("tolk_test_model") {}
 };
-
-void write_file(const fs::path& path, const std::string& content) {
-    std::ofstream out(path, std::ios::binary);
-    out << content;
-}
+using testing::check_error;
+using testing::write_file;
 
 // safetensors layout: u64 little-endian header length, JSON header, data section.
 std::string safetensors_raw(const std::string& header, const std::string& data) {
@@ -77,18 +71,6 @@ std::string safetensors_file(const std::map<std::string, Entry>& tensors) {
         data += e.bytes;
     }
     return safetensors_raw(header + "}", data);
-}
-
-// Expects construction to throw a tolk::Error whose message contains every fragment.
-template <typename F>
-void check_error(F&& f, std::initializer_list<std::string> fragments) {
-    try {
-        f();
-        FAIL("no error thrown; expected one containing '", *fragments.begin(), "'");
-    } catch (const Error& e) {
-        const std::string msg = e.what();
-        for (const std::string& frag : fragments) CHECK_MESSAGE(msg.find(frag) != std::string::npos, msg);
-    }
 }
 
 std::string open_error(const std::string& content) {

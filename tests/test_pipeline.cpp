@@ -21,6 +21,7 @@
 #include "pipeline/translator.h"
 #include "text/sentence_splitter.h"
 #include "text/utf8.h"
+#include "test_support.h"
 
 using namespace tolk;
 namespace fs = std::filesystem;
@@ -133,17 +134,7 @@ std::vector<std::string> texts_of(const std::vector<LineTranslation>& results) {
     return out;
 }
 
-fs::path temp_dir(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / ("tolk_test_pipeline_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    return dir;
-}
-
-void write_file(const fs::path& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary);
-    out << bytes;
-}
+using testing::write_file;
 
 }  // namespace
 
@@ -395,7 +386,8 @@ TEST_CASE("parse_jsonl_record: id of any type, text required") {
 }
 
 TEST_CASE("LineReader: terminators, CRLF, BOM, last line without newline, long lines, line count") {
-    const fs::path dir = temp_dir("reader");
+    const testing::TempDir tmp("tolk_test_pipeline_reader");
+    const fs::path& dir = tmp.path;
     const std::string long_line(300000, 'x');
     write_file(dir / "in.txt", "\xEF\xBB\xBFone\r\n\ntwo\n" + long_line + "\nlast");
     LineReader reader((dir / "in.txt").string());
@@ -411,11 +403,11 @@ TEST_CASE("LineReader: terminators, CRLF, BOM, last line without newline, long l
     CHECK_THROWS_WITH_AS(LineReader((dir / "missing.txt").string()), doctest::Contains("missing.txt: cannot open input"),
                          Error);
     CHECK_THROWS_WITH_AS(LineReader(dir.string()), doctest::Contains("it is a directory"), Error);
-    fs::remove_all(dir);
 }
 
 TEST_CASE("AtomicFile: appears only on commit, leaves nothing behind otherwise") {
-    const fs::path dir = temp_dir("atomic");
+    const testing::TempDir tmp("tolk_test_pipeline_atomic");
+    const fs::path& dir = tmp.path;
     {
         AtomicFile file(dir / "out.txt");
         file.stream() << "partial";
@@ -433,11 +425,11 @@ TEST_CASE("AtomicFile: appears only on commit, leaves nothing behind otherwise")
     CHECK(content == "complete");
     CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
     CHECK_THROWS_WITH_AS(AtomicFile(dir / "no" / "such" / "dir.txt"), doctest::Contains("cannot write output"), Error);
-    fs::remove_all(dir);
 }
 
 TEST_CASE("translate_stream: one record per line, in order, bad lines warned by name and number") {
-    const fs::path dir = temp_dir("stream");
+    const testing::TempDir tmp("tolk_test_pipeline_stream");
+    const fs::path& dir = tmp.path;
     std::string input;
     std::vector<std::string> expected;
     const auto lines = random_lines(1000, 3);
@@ -478,11 +470,11 @@ TEST_CASE("translate_stream: one record per line, in order, bad lines warned by 
     const size_t n = std::fread(buffer, 1, sizeof buffer - 1, err);
     std::fclose(err);
     CHECK(std::string(buffer, n) == "tolk: warning: " + (dir / "in.txt").string() + ":11: invalid UTF-8 replaced with U+FFFD\n");
-    fs::remove_all(dir);
 }
 
 TEST_CASE("translate_stream: JSONL in, JSONL out, ids kept, a broken record gives an empty translation") {
-    const fs::path dir = temp_dir("jsonl");
+    const testing::TempDir tmp("tolk_test_pipeline_jsonl");
+    const fs::path& dir = tmp.path;
     write_file(dir / "in.jsonl", "{\"id\": \"a\", \"text\": \"hello there\"}\nbroken\n{\"id\": 3, \"text\": \"\"}\n");
     FakeEngine engine;
     Translator translator(engine, TranslatorOptions{});
@@ -497,7 +489,6 @@ TEST_CASE("translate_stream: JSONL in, JSONL out, ids kept, a broken record give
     std::fclose(err);
     CHECK(out.str() ==
           "{\"id\":\"a\",\"translation\":\"HELLO THERE\"}\n{\"id\":2,\"translation\":\"\"}\n{\"id\":3,\"translation\":\"\"}\n");
-    fs::remove_all(dir);
 }
 
 TEST_CASE("progress summary and durations") {

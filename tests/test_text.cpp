@@ -13,25 +13,19 @@
 #include "core/error.h"
 #include "model/config.h"
 #include "text/tokenizer.h"
+#include "test_support.h"
 
 using namespace tolk;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "tolk_test_text_XXXXXX").string();
-        path = mkdtemp(tmpl.data());
-    }
-    ~TempDir() { fs::remove_all(path); }
+// Temporary directories named after this test program.
+struct TempDir : testing::TempDir {
+    TempDir() : testing::TempDir("tolk_test_text") {}
 };
-
-void write_file(const fs::path& path, const std::string& content) {
-    std::ofstream out(path, std::ios::binary);
-    out << content;
-}
+using testing::check_error;
+using testing::write_file;
 
 // Just enough protobuf to serialise a SentencePiece ModelProto (sentencepiece_model.proto) by hand.
 void put_varint(std::string& out, uint64_t v) {
@@ -108,17 +102,6 @@ void write_tokenizer_dir(const fs::path& dir, bool separate) {
         write_file(dir / "tokenizer_config.json", R"({"separate_vocabs": true, "source_lang": "en", "target_lang": "de"})");
     }
     write_file(dir / "config.json", config + "}");
-}
-
-template <typename F>
-void check_error(F&& f, std::initializer_list<std::string> fragments) {
-    try {
-        f();
-        FAIL("no error thrown; expected one containing '", *fragments.begin(), "'");
-    } catch (const Error& e) {
-        const std::string msg = e.what();
-        for (const std::string& frag : fragments) CHECK_MESSAGE(msg.find(frag) != std::string::npos, msg);
-    }
 }
 
 using Ids = std::vector<int32_t>;
