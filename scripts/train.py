@@ -10,8 +10,14 @@ embeddings, final_logits_bias) on a prepared parallel corpus and writes the Hugg
   included). At the end the last --average checkpoints are averaged; the averaged or the best single checkpoint,
   whichever has the lower validation loss, is exported (early selection on the dev set).
 
-  OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 scripts/train.py --data work/data/en-de --src en --tgt de \
-      --run work/runs/en-de --out models/en-de --time-budget 110
+  OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS=2 /usr/bin/python3 scripts/train.py --data work/data/en-de \
+      --src en --tgt de --run work/runs/en-de --out models/en-de --time-budget 110 --threads 1
+
+Threads, measured on the 2-core development machine (d_model 256, 4+2 layers, 8k vocabulary, target tokens/s):
+OPENBLAS_NUM_THREADS=2 with --threads 1 (matrix products on both cores, PyTorch's own element-wise ops on one)
+about 1,550; OPENBLAS_NUM_THREADS=1 with --threads 2 about 1,200; both at 2 about 950 (the two thread pools
+oversubscribe the cores); 1 and 1, with another job on the other core, about 900. OpenBLAS uses every core when
+OPENBLAS_NUM_THREADS is unset, so --threads defaults to 1.
 """
 from __future__ import annotations
 
@@ -157,7 +163,8 @@ def main():
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--ckpt-steps", type=int, default=0, help="also checkpoint every N steps (0: off)")
     ap.add_argument("--average", type=int, default=5, help="average the last N checkpoints at the end")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="PyTorch's own threads (OpenBLAS's matrix products have theirs: OPENBLAS_NUM_THREADS)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dtype", choices=["F32", "F16"], default="F16", help="storage dtype of model.safetensors")
     ap.add_argument("--beams", type=int, default=4, help="num_beams written to generation_config.json")
