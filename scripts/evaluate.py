@@ -44,7 +44,8 @@ def main():
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--tolk", type=Path, default=ROOT / "build/tolk")
     ap.add_argument("--beams", default="1,4", help="comma-separated beam sizes")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="tolk's --threads (0: tolk's default for a corpus, one single-threaded worker per core)")
     args = ap.parse_args()
 
     tok = json.loads((args.model / "tokenizer_config.json").read_text())
@@ -59,8 +60,8 @@ def main():
         n_lines = len(fs.read_text(encoding="utf-8").splitlines())
         for beam in (int(b) for b in args.beams.split(",")):
             hyp = args.out / f"{name.replace(' ', '_')}.beam{beam}.{tgt}"
-            cmd = [str(args.tolk), "translate", "-m", str(args.model), "--beam", str(beam), "--threads",
-                   str(args.threads), "-i", str(fs), "-o", str(hyp), "--quiet"]
+            cmd = [str(args.tolk), "translate", "-m", str(args.model), "--beam", str(beam),
+                   *(["--threads", str(args.threads)] if args.threads else []), "-i", str(fs), "-o", str(hyp), "--quiet"]
             t0 = time.time()
             subprocess.run(cmd, check=True)
             seconds = time.time() - t0
