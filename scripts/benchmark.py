@@ -25,7 +25,6 @@ its beam search is written plainly for clarity, so its beam-4 rows are slower th
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import select
@@ -35,24 +34,26 @@ import sys
 import time
 from pathlib import Path
 
+from evaluate import dev_sets, plain  # scripts/evaluate.py: where the dev sets live
+
 ROOT = Path(__file__).resolve().parents[1]
-LANG3 = {"en": "eng", "de": "deu", "fr": "fra"}
 REF_BATCH = 32
 
 
 def default_inputs(data: Path, src: str, tgt: str, work: Path, lines: int):
-    """(name, plain-text source file) for Multi30k test_2016_flickr and newstest2014 (first `lines` lines)."""
+    """(name, plain-text source file) for Multi30k test_2016_flickr and the first `lines` lines of newstest2014,
+    found where scripts/evaluate.py finds them."""
     out = []
-    m30k = data / "dev" / f"multi30k/test_2016_flickr.{src}.gz"
-    if m30k.exists():
-        p = work / f"multi30k.{src}"
-        p.write_text(gzip.decompress(m30k.read_bytes()).decode("utf-8"), encoding="utf-8")
-        out.append(("Multi30k test_2016_flickr", p))
-    news = data / "dev" / f"wmt/newstest2014.{src}-{tgt}.{src}"
-    if news.exists():
-        p = work / f"newstest2014.{lines}.{src}"
-        p.write_text("".join(news.read_text(encoding="utf-8").splitlines(keepends=True)[:lines]), encoding="utf-8")
-        out.append((f"newstest2014 (first {lines} lines)", p))
+    for name, source, _ in dev_sets(data, src, tgt):
+        if not source.exists() or name not in ("multi30k test_2016_flickr", "newstest2014"):
+            continue
+        path = plain(source, work)
+        if name == "newstest2014":
+            head = work / f"newstest2014.{lines}.{src}"
+            head.write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:lines]),
+                            encoding="utf-8")
+            name, path = f"newstest2014 (first {lines} lines)", head
+        out.append((name, path))
     return out
 
 
