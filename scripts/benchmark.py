@@ -190,8 +190,10 @@ def main():
             wall, rss = min(r[0] for r in runs), max(r[1] for r in runs)
             tokens = count_target_tokens(args.model, hyp)
             row = {"set": set_name, "lines": n_lines, "config": name, "beam": beam, "wall_s": round(wall, 2),
-                   "startup_s": round(startup, 2), "translate_s": round(wall - startup, 2),
-                   "target_tokens": tokens, "tokens_per_s": round(tokens / max(wall - startup, 1e-9)),
+                   "startup_s": round(startup, 2), "translate_s": round(max(wall - startup, 0.0), 2),
+                   "target_tokens": tokens,
+                   # None when the input is too small to tell translating from starting up.
+                   "tokens_per_s": round(tokens / (wall - startup)) if wall - startup >= 0.1 else None,
                    "peak_rss_mib": round(rss), "command": " ".join(command(path, hyp))}
             outs = hyp.read_text(encoding="utf-8").splitlines()
             if is_ref and beam in tolk_out:
@@ -209,7 +211,7 @@ def main():
     for r in rows:
         same = f"{100 * r['identical_to_tolk']:.1f}%" if "identical_to_tolk" in r else ""
         md.append(f"| {r['set']} ({r['lines']} lines) | {r['config']} | {r['wall_s']} | {r['startup_s']} | "
-                  f"{r['tokens_per_s']} | {r['peak_rss_mib']} | {same} |")
+                  f"{r['tokens_per_s'] or 'n/a'} | {r['peak_rss_mib']} | {same} |")
     md.append("")
     md.append(f"Interactive latency (`--unbuffered`, one line at a time, {lat['lines']} lines of {inputs[0][0]}): "
               f"median {lat['median_ms']} ms, 90th percentile {lat['p90_ms']} ms per line.")
