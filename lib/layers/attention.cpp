@@ -30,6 +30,16 @@ MultiHeadAttention::MultiHeadAttention(const WeightStore& weights, const std::st
     out_proj = load("out_proj");
 }
 
+void MultiHeadAttention::project_self(DnnlContext& ctx, const float* x, int64_t rows, Workspace& ws) const {
+    ws.q.resize({rows, d_model});  // [rows, d_model]
+    ws.k.resize({rows, d_model});
+    ws.v.resize({rows, d_model});
+    ws.attn.resize({rows, d_model});
+    q_proj.forward(ctx, x, ws.q.f32(), rows);
+    k_proj.forward(ctx, x, ws.k.f32(), rows);
+    v_proj.forward(ctx, x, ws.v.f32(), rows);
+}
+
 void MultiHeadAttention::attend(DnnlContext& ctx, const HeadsView& q, const HeadsView& k, const HeadsView& v,
                                 const float* mask, MaskKind mask_kind, Tensor& scores, float* out) const {
     scores.resize({q.batch, n_heads, q.len, k.len});  // [batch, n_heads, q_len, k_len]

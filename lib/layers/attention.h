@@ -8,6 +8,7 @@
 #include "core/tensor.h"
 #include "dnnl/attention_ops.h"
 #include "dnnl/linear.h"
+#include "layers/workspace.h"
 #include "model/weights.h"
 
 namespace tolk {
@@ -16,6 +17,10 @@ struct MultiHeadAttention {
     MultiHeadAttention() = default;
     // prefix: e.g. "model.decoder.layers.0.encoder_attn".
     MultiHeadAttention(const WeightStore& weights, const std::string& prefix, int64_t d_model, int64_t n_heads);
+
+    // Self-attention inputs for `rows` rows of x [rows, d_model]: ws.q, ws.k, ws.v = the three projections
+    // [rows, d_model] each, and ws.attn sized [rows, d_model] for attend()'s output.
+    void project_self(DnnlContext& ctx, const float* x, int64_t rows, Workspace& ws) const;
 
     // out rows [q.batch * q.len, d_model] (dense) = softmax(Q K^T + mask) V with the heads merged; `scores` is
     // scratch, resized to [batch, n_heads, q_len, k_len].

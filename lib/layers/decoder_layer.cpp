@@ -26,13 +26,7 @@ void DecoderLayer::project_memory(DnnlContext& ctx, const float* memory, int64_t
 void DecoderLayer::forward_step(DnnlContext& ctx, float* x, int64_t rows, const SelfAttentionCache& cache,
                                 const CrossAttentionMemory& memory, Workspace& ws) const {
     const int64_t d_model = self_attn.d_model;
-    ws.q.resize({rows, d_model});  // [rows, d_model]
-    ws.k.resize({rows, d_model});
-    ws.v.resize({rows, d_model});
-    ws.attn.resize({rows, d_model});
-    self_attn.q_proj.forward(ctx, x, ws.q.f32(), rows);
-    self_attn.k_proj.forward(ctx, x, ws.k.f32(), rows);
-    self_attn.v_proj.forward(ctx, x, ws.v.f32(), rows);
+    self_attn.project_self(ctx, x, rows, ws);
     const int64_t row_stride = cache.capacity * d_model;
     for (int64_t r = 0; r < rows; ++r) {
         const int64_t at = r * row_stride + cache.position * d_model;
@@ -53,13 +47,7 @@ void DecoderLayer::forward_step(DnnlContext& ctx, float* x, int64_t rows, const 
 void DecoderLayer::forward_full(DnnlContext& ctx, float* x, int64_t batch, int64_t tgt_len, const float* causal_mask,
                                 const CrossAttentionMemory& memory, Workspace& ws) const {
     const int64_t rows = batch * tgt_len, d_model = self_attn.d_model;
-    ws.q.resize({rows, d_model});  // [batch * tgt_len, d_model]
-    ws.k.resize({rows, d_model});
-    ws.v.resize({rows, d_model});
-    ws.attn.resize({rows, d_model});
-    self_attn.q_proj.forward(ctx, x, ws.q.f32(), rows);
-    self_attn.k_proj.forward(ctx, x, ws.k.f32(), rows);
-    self_attn.v_proj.forward(ctx, x, ws.v.f32(), rows);
+    self_attn.project_self(ctx, x, rows, ws);
     self_attn.attend(ctx, dense_heads(ws.q.f32(), batch, tgt_len, d_model),
                      dense_heads(ws.k.f32(), batch, tgt_len, d_model), dense_heads(ws.v.f32(), batch, tgt_len, d_model),
                      causal_mask, MaskKind::per_query, ws.scores, ws.attn.f32());

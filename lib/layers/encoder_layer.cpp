@@ -18,13 +18,7 @@ EncoderLayer::EncoderLayer(const WeightStore& weights, const ModelConfig& config
 void EncoderLayer::forward(DnnlContext& ctx, float* x, int64_t batch, int64_t src_len, const float* mask,
                            Workspace& ws) const {
     const int64_t rows = batch * src_len, d_model = self_attn.d_model;
-    ws.q.resize({rows, d_model});  // [batch * src_len, d_model]
-    ws.k.resize({rows, d_model});
-    ws.v.resize({rows, d_model});
-    ws.attn.resize({rows, d_model});
-    self_attn.q_proj.forward(ctx, x, ws.q.f32(), rows);
-    self_attn.k_proj.forward(ctx, x, ws.k.f32(), rows);
-    self_attn.v_proj.forward(ctx, x, ws.v.f32(), rows);
+    self_attn.project_self(ctx, x, rows, ws);
     self_attn.attend(ctx, dense_heads(ws.q.f32(), batch, src_len, d_model),
                      dense_heads(ws.k.f32(), batch, src_len, d_model), dense_heads(ws.v.f32(), batch, src_len, d_model),
                      mask, MaskKind::per_key, ws.scores, ws.attn.f32());
