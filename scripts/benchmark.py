@@ -210,7 +210,8 @@ def main():
           "|---|---|---|---|---|---|---|"]
     for r in rows:
         same = f"{100 * r['identical_to_tolk']:.1f}%" if "identical_to_tolk" in r else ""
-        md.append(f"| {r['set']} ({r['lines']} lines) | {r['config']} | {r['wall_s']} | {r['startup_s']} | "
+        label = r["set"] if "lines" in r["set"] else f"{r['set']} ({r['lines']} lines)"
+        md.append(f"| {label} | {r['config']} | {r['wall_s']} | {r['startup_s']} | "
                   f"{r['tokens_per_s'] or 'n/a'} | {r['peak_rss_mib']} | {same} |")
     md.append("")
     md.append(f"Interactive latency (`--unbuffered`, one line at a time, {lat['lines']} lines of {inputs[0][0]}): "
