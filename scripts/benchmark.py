@@ -10,7 +10,8 @@ What is measured, per configuration:
 - target tokens/s over the translate seconds, the tokens counted independently of tolk: the output lines encoded
   with the model's target.spm, plus one </s> per line;
 - peak resident memory (MiB) of the process;
-- for each reference row, the share of output lines identical to tolk's with the same search.
+- for each reference row, the share of output lines identical to tolk's with the same search. tolk runs with
+  --no-split here (each line translated whole, as the reference does); its default splits lines into sentences.
 - latency: tolk as an interactive filter (--unbuffered), one line written, its translation awaited, then the next:
   median and 90th percentile milliseconds per line.
 
@@ -162,7 +163,9 @@ def main():
         raise SystemExit(f"benchmark: no {src}-{tgt} dev sets found under {args.data}")
 
     th = str(args.threads)
-    tolk = [str(args.tolk), "translate", "-m", str(args.model), "-q"]
+    # --no-split: tolk translates each line whole, as the reference does, so both do the same work and their
+    # outputs can be compared line by line (tolk's default splits lines into sentences first).
+    tolk = [str(args.tolk), "translate", "-m", str(args.model), "-q", "--no-split"]
     ref = ["/usr/bin/python3", str(Path(__file__).resolve()), "--_reference", str(args.model)]
     configs = [  # (name, beam, command before -i/-o, reference?)
         ("tolk, greedy, default workers", 1, tolk + ["--beam", "1"], False),
