@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <set>
 #include <unordered_map>
 
 #include "core/error.h"

@@ -4,7 +4,6 @@
 #include "eval/reference_streams.h"
 
 #include <cstdio>
-#include <set>
 #include <unordered_map>
 
 #include "core/error.h"
