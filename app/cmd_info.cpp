@@ -6,6 +6,7 @@
 
 #include "app_common.h"
 #include "core/tensor.h"
+#include "dnnl/context.h"
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
@@ -40,6 +41,8 @@ int run_info(const InfoOptions& options) {
         throw UsageError(e.what());
     }
     std::printf("model: %s\n", dir.string().c_str());
+    // The instruction set oneDNN runs on here (ONEDNN_MAX_CPU_ISA lowers it), which decides its kernels.
+    std::printf("cpu: oneDNN ISA %s\n", cpu_isa_name().c_str());
     std::printf("config:\n%s\n", config.to_json().c_str());
     std::printf("parameters: %s\n", with_thousands(weights->parameter_count()).c_str());
     const auto names = file->names();

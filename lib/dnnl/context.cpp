@@ -108,4 +108,37 @@ int num_threads() {
     return get ? get() : 1;
 }
 
+namespace {
+dnnl::cpu_isa effective_isa() {
+    static const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa;
+}
+bool isa_includes(dnnl::cpu_isa feature) {
+    // oneDNN's ISA values are bit sets: a larger ISA holds every bit of the ones it extends.
+    const auto have = static_cast<unsigned>(effective_isa()), want = static_cast<unsigned>(feature);
+    return (have & want) == want;
+}
+}  // namespace
+
+std::string cpu_isa_name() {
+    switch (effective_isa()) {
+        case dnnl::cpu_isa::sse41: return "sse41";
+        case dnnl::cpu_isa::avx: return "avx";
+        case dnnl::cpu_isa::avx2: return "avx2";
+        case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+        case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
+        case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
+        case dnnl::cpu_isa::avx512_core: return "avx512_core";
+        case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+        case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+        case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+        case dnnl::cpu_isa::all: return "all";
+    }
+    return "unknown";
+}
+
+bool cpu_has_avx512() { return isa_includes(dnnl::cpu_isa::avx512_core); }
+bool cpu_has_vnni() { return isa_includes(dnnl::cpu_isa::avx512_core_vnni); }
+bool cpu_has_bf16() { return isa_includes(dnnl::cpu_isa::avx512_core_bf16); }
+
 }  // namespace tolk
