@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "model/config.h"
+#include "text/sentence_splitter.h"
 #include "text/tokenizer.h"
 #include "test_support.h"
 
@@ -267,4 +268,34 @@ TEST_CASE("tokenizer: the reference fixtures' tokenize and detokenize goldens") 
         }
     }
     if (!checked) MESSAGE("no fixtures under " TOLK_TEST_DATA " yet; golden tokenizer checks skipped");
+}
+
+// Cuts after abbreviations were the first-day defect: ICU's own lists missed "U.S.", "St." and "z. B.".
+namespace {
+std::vector<std::string> sentence_texts(const std::string& language, const std::string& line) {
+    SentenceSplitter splitter(language);
+    std::vector<std::string> out;
+    for (const Sentence& s : splitter.split(line)) out.push_back(s.text);
+    return out;
+}
+}  // namespace
+
+TEST_CASE("sentence splitter keeps abbreviations, initials and German ordinals inside a sentence") {
+    using V = std::vector<std::string>;
+    CHECK(sentence_texts("en", "The U.S. Senate met in St. Louis today. It voted.") ==
+          V{"The U.S. Senate met in St. Louis today.", "It voted."});
+    CHECK(sentence_texts("en", "John F. Kennedy spoke. I saw it. Dr. No came.") ==
+          V{"John F. Kennedy spoke.", "I saw it.", "Dr. No came."});
+    // A real sentence end after an ordinary word still splits, also when the word ends in a listed letter.
+    CHECK(sentence_texts("en", "He lives in the USA. Now he works.") == V{"He lives in the USA.", "Now he works."});
+    CHECK(sentence_texts("de", "Er wohnt in St. Josef. Das ist z. B. gut. Er kam am 3. Mai.") ==
+          V{"Er wohnt in St. Josef.", "Das ist z. B. gut.", "Er kam am 3. Mai."});
+    CHECK(sentence_texts("fr", "M. Dupont est venu. Il parle, p. ex. de cela.") ==
+          V{"M. Dupont est venu.", "Il parle, p. ex. de cela."});
+    // The joined sentence keeps the line's own spacing; the separator after it is the next break's.
+    SentenceSplitter splitter("en");
+    const auto s = splitter.split("See the U.S.  Senate.   Then go.");
+    REQUIRE(s.size() == 2);
+    CHECK(s[0].text == "See the U.S.  Senate.");
+    CHECK(s[0].separator == "   ");
 }

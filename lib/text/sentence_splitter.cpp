@@ -11,7 +11,7 @@
 
 namespace tolk {
 
-SentenceSplitter::SentenceSplitter(const std::string& language) {
+SentenceSplitter::SentenceSplitter(const std::string& language) : language_(language.empty() ? "en" : language) {
     UErrorCode status = U_ZERO_ERROR;
     // "@ss=standard" asks ICU for its filtered sentence iterator, which does not break after the language's
     // common abbreviations ("Mr.", "Dr.", "z. B."); without it "Mr. Smith" would be cut in two.
@@ -26,6 +26,68 @@ SentenceSplitter::SentenceSplitter(const std::string& language) {
 }
 
 SentenceSplitter::~SentenceSplitter() = default;
+
+namespace {
+
+// Abbreviations after which a period does not end a sentence, per source language. ICU's own lists (CLDR, the
+// "@ss=standard" above) are short: English has "Mr." but not "U.S." or "St.", German lacks "z. B." and "St.", so
+// "The U.S. Senate" was cut in two. Only abbreviations that rarely end a sentence are listed ("etc.", "usw." and
+// "a.m." often do): each entry joins a real sentence end that happens to follow it.
+const char* const english_abbreviations[] = {
+    "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.", "St.", "Mt.", "Ft.", "Sr.", "Jr.", "Gen.", "Gov.", "Sen.", "Rep.",
+    "Capt.", "Lt.", "Col.", "Sgt.", "Rev.", "Hon.", "Inc.", "Ltd.", "Corp.", "Co.", "Bros.", "vs.", "e.g.",
+    "i.e.", "approx.", "Fig.", "No.", "Nos.", "Vol.", "Jan.", "Feb.", "Aug.", "Sept.", "Oct.", "Nov.", "Dec.",
+    "U.S.", "U.K.", "U.N.", "E.U.", "U.S.A.", "D.C.", "Ph.D."};
+const char* const german_abbreviations[] = {
+    "Hr.", "Hrn.", "Fr.", "Dr.", "Prof.", "St.", "Nr.", "Str.", "bzw.", "ca.", "vgl.", "evtl.", "ggf.", "inkl.",
+    "zzgl.", "bspw.", "sog.", "Abs.", "Art.", "Bd.", "Jh.", "Mio.", "Mrd.", "Tel.", "u.a.", "z.B.", "d.h.",
+    "z.T.", "o.g.", "Jan.", "Feb.", "Aug.", "Sept.", "Okt.", "Nov.", "Dez.", "Dipl.", "Ing."};
+const char* const french_abbreviations[] = {
+    "M.", "MM.", "Mme.", "Mlle.", "Dr.", "Pr.", "St.", "Ste.", "ex.", "cf.", "env.", "av.", "bd.", "vol.",
+    "janv.", "févr.", "avr.", "juill.", "sept.", "oct.", "nov.", "déc."};
+// German writes ordinals as digits and a period: "am 3. Mai" is one sentence.
+const char* const german_months[] = {"Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
+                                     "September", "Oktober", "November", "Dezember"};
+
+template <std::size_t N>
+bool contains(const char* const (&words)[N], std::string_view word) {
+    for (const char* w : words)
+        if (word == w) return true;
+    return false;
+}
+
+bool is_ascii_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
+
+// The last space-separated word of `text` and the first of `next` (ASCII spaces suffice: both are trimmed
+// sentence bodies whose words an abbreviation list can name).
+std::string_view last_word(std::string_view text) {
+    const size_t space = text.find_last_of(" \t");
+    return space == std::string_view::npos ? text : text.substr(space + 1);
+}
+std::string_view first_word(std::string_view text) {
+    const size_t end = text.find_first_of(" \t.,;:!?");
+    return text.substr(0, end);
+}
+
+// Whether ICU's break between `before` and `after` follows an abbreviation rather than a sentence end.
+bool joins_abbreviation(std::string_view language, std::string_view before, std::string_view after) {
+    const std::string_view word = last_word(before);
+    if (word.size() < 2 || word.back() != '.') return false;
+    // Initials: one letter and a period ("John F. Kennedy"; German "z. B.", "d. h."; French "p. ex.").
+    if (word.size() == 2 && is_ascii_letter(word[0])) return word[0] >= 'A' && word[0] <= 'Z' ? true : language != "en";
+    if (language == "en") return contains(english_abbreviations, word);
+    if (language == "de") {
+        bool ordinal = word.size() <= 4;
+        for (size_t i = 0; i + 1 < word.size(); ++i) ordinal = ordinal && is_ascii_digit(word[i]);
+        if (ordinal && contains(german_months, first_word(after))) return true;
+        return contains(german_abbreviations, word);
+    }
+    if (language == "fr") return contains(french_abbreviations, word);
+    return false;
+}
+
+}  // namespace
 
 bool is_space_at(std::string_view text, size_t pos, size_t& length) {
     const auto* s = reinterpret_cast<const uint8_t*>(text.data());
@@ -76,6 +138,12 @@ std::vector<Sentence> SentenceSplitter::split(std::string_view line) {
             continue;
         }
         const size_t body_begin = static_cast<size_t>(body.data() - segment.data());
+        if (!sentences.empty() && joins_abbreviation(language_, sentences.back().text, body)) {
+            Sentence& previous = sentences.back();
+            previous.text.append(previous.separator).append(segment.substr(0, body_begin)).append(body);
+            previous.separator.assign(segment.substr(body_begin + body.size()));
+            continue;
+        }
         if (!sentences.empty()) sentences.back().separator.append(segment.substr(0, body_begin));
         sentences.push_back({std::string(body), std::string(segment.substr(body_begin + body.size()))});
     }

@@ -1,5 +1,6 @@
 // Splits a line into sentences with ICU's sentence break iterator (UAX #29 rules plus ICU's per-language
-// abbreviation suppressions, so "Mr. Smith" stays one sentence), keeping the whitespace between sentences.
+// abbreviation suppressions) and tolk's own abbreviation lists for en, de and fr, so "Mr. Smith", "the U.S.
+// Senate" and "z. B. Äpfel" stay one sentence; keeps the whitespace between sentences.
 #pragma once
 
 #include <memory>
@@ -35,6 +36,7 @@ public:
     std::vector<Sentence> split(std::string_view text);
 
 private:
+    std::string language_;  // ISO 639 code: picks the abbreviation list joined back after ICU's breaks
     std::unique_ptr<icu::BreakIterator> iterator_;
 };
 
