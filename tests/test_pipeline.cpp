@@ -1,5 +1,6 @@
 // Pipeline tests with a fake translation engine: UTF-8 repair, sentence splitting, batch planning, order
-// restoration, batch-size invariance, long-sentence cutting, formats, atomic files and the line reader.
+// restoration, batch-size invariance, long-sentence cutting, formats, atomic files and the line reader; the
+// sentence cache, shards, skipping, resumable output and the progress line.
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -18,6 +19,8 @@
 #include "pipeline/corpus.h"
 #include "pipeline/file_io.h"
 #include "pipeline/formats.h"
+#include "pipeline/resume_state.h"
+#include "pipeline/sentence_cache.h"
 #include "pipeline/translator.h"
 #include "text/sentence_splitter.h"
 #include "text/utf8.h"
@@ -497,4 +500,197 @@ TEST_CASE("progress summary and durations") {
     CHECK(Progress::duration_text(7380) == "2h03m");
     CHECK(Progress::summary_text(10, {10, 12, 100, 200}, 2.0) ==
           "10 lines, 12 sentences, 100 source + 200 target tokens in 2.0 s (100 target tokens/s)");
+}
+
+TEST_CASE("progress line: a resumed job counts the whole job, its ETA only this run's speed") {
+    // 600 of 1000 lines done, 500 of them by an earlier run: 100 lines in 10 s, 400 left -> 40 s.
+    CHECK(Progress::progress_text("", 600, 1000, 500, 10.0, 1.5, 20) ==
+          "600/1000 lines (60%), ETA 40s, 1.5 sentences/s, 20 tokens/s");
+    CHECK(Progress::progress_text("shard 2/4", 10, 250, 0, 2.0, 5, 50) ==
+          "shard 2/4: 10/250 lines (4%), ETA 48s, 5.0 sentences/s, 50 tokens/s");
+    CHECK(Progress::progress_text("", 500, 1000, 500, 1.0, 0, 0) == "500/1000 lines (50%), 0.0 sentences/s, 0 tokens/s");
+    CHECK(Progress::progress_text("", 7, std::nullopt, 0, 1.0, 0, 0) == "7 lines, 0.0 sentences/s, 0 tokens/s");
+    CHECK(Progress::summary_text(10, {10, 8, 100, 200, 4}, 2.0) ==
+          "10 lines, 12 sentences (8 translated, 4 reused), 100 source + 200 target tokens in 2.0 s (100 target tokens/s)");
+}
+
+TEST_CASE("SentenceCache: finds what was stored, evicts least recently used, stays within its bound") {
+    const std::vector<SegmentHypothesis> nbest = {{std::string(100, 'x'), -1.0f, {"a", "b"}, 3}};
+    SentenceCache cache(2000);
+    for (int32_t i = 0; i < 100; ++i) {
+        cache.insert({i, 0}, nbest);
+        CHECK(cache.bytes() <= 2000);
+    }
+    CHECK(cache.size() > 2);
+    CHECK(cache.size() < 100);
+    CHECK(cache.find({0, 0}) == nullptr);  // evicted long ago
+    const auto* hit = cache.find({99, 0});
+    REQUIRE(hit != nullptr);
+    CHECK(hit->front().text == nbest.front().text);
+    CHECK(hit->front().tokens == nbest.front().tokens);
+    // Touching the oldest surviving entry protects it from the next eviction.
+    int32_t oldest = 0;
+    while (!cache.find({oldest, 0})) ++oldest;
+    cache.insert({1000, 0}, nbest);
+    CHECK(cache.find({oldest, 0}) != nullptr);
+    CHECK(cache.find({oldest + 1, 0}) == nullptr);
+    // Too large for the bound: not stored; disabled: nothing stored.
+    cache.insert({5000, 0}, {{std::string(5000, 'y'), 0.0f, {}, 1}});
+    CHECK(cache.find({5000, 0}) == nullptr);
+    SentenceCache off(0);
+    off.insert({1, 0}, nbest);
+    CHECK(off.find({1, 0}) == nullptr);
+}
+
+TEST_CASE("translator: each distinct sentence goes to the model once, results identical to no cache") {
+    std::vector<std::string> lines;
+    const auto distinct = random_lines(40, 9);
+    std::mt19937 rng(3);
+    for (int i = 0; i < 400; ++i) lines.push_back(distinct[rng() % distinct.size()] + ". Thank you!");
+    for (const bool split : {true, false}) {
+        FakeEngine plain_engine, cached_engine;
+        TranslatorOptions options;
+        options.split_sentences = split;
+        options.limits = {300, 8};
+        options.cache_bytes = 0;
+        Translator plain(plain_engine, options);
+        options.cache_bytes = 1 << 20;
+        Translator cached(cached_engine, options);
+        std::vector<LineTranslation> a, b;
+        for (size_t begin = 0; begin < lines.size(); begin += 100) {  // several calls: the cache spans them
+            const std::vector<std::string> window(lines.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                  lines.begin() + static_cast<std::ptrdiff_t>(begin + 100));
+            for (auto& r : plain.translate(window)) a.push_back(std::move(r));
+            for (auto& r : cached.translate(window)) b.push_back(std::move(r));
+        }
+        REQUIRE(a.size() == b.size());
+        for (size_t i = 0; i < a.size(); ++i) {
+            REQUIRE(a[i].nbest.size() == b[i].nbest.size());
+            for (size_t k = 0; k < a[i].nbest.size(); ++k) {
+                CHECK(a[i].nbest[k].text == b[i].nbest[k].text);
+                CHECK(a[i].nbest[k].score == b[i].nbest[k].score);
+                CHECK(a[i].nbest[k].tokens == b[i].nbest[k].tokens);
+            }
+            CHECK(a[i].source_tokens == b[i].source_tokens);
+        }
+        std::set<std::vector<int32_t>> seen;
+        size_t rows = 0;
+        for (const auto& batch : cached_engine.batches())
+            for (const auto& ids : batch) {
+                CHECK(seen.insert(ids).second);  // never the same sequence twice
+                ++rows;
+            }
+        const TranslatorStats stats = cached.stats();
+        CHECK(stats.sentences == static_cast<int64_t>(rows));
+        CHECK(stats.sentences + stats.reused == plain.stats().sentences);
+        CHECK(stats.reused > 0);
+        CHECK(plain.stats().reused == 0);
+    }
+}
+
+TEST_CASE("translator with cache: a failing sentence fails every repeat, and is not cached") {
+    FakeEngine engine;
+    Translator translator(engine, TranslatorOptions{});
+    const auto results = translator.translate({"a POISON b", "fine", "a POISON b"});
+    CHECK(results[0].failed);
+    CHECK(results[2].failed);
+    CHECK(results[1].nbest[0].text == "FINE");
+    CHECK(translator.translate({"a POISON b"})[0].failed);
+}
+
+TEST_CASE("parse_shard and Shard ranges: contiguous, covering, sizes within one line") {
+    CHECK(parse_shard("2/8").index == 2);
+    CHECK(parse_shard("2/8").count == 8);
+    for (const char* bad : {"0/4", "5/4", "4", "/4", "1/", "a/b", "1/-2", "1/1000000", ""})
+        CHECK_THROWS_WITH_AS(parse_shard(bad), doctest::Contains("--shard"), Error);
+    for (const int64_t lines : {0, 1, 5, 100, 1001}) {
+        for (const int n : {1, 2, 3, 7, 16}) {
+            int64_t next = 0;
+            for (int k = 1; k <= n; ++k) {
+                const Shard s{k, n};
+                CHECK(s.begin(lines) == next);
+                CHECK(s.end(lines) >= s.begin(lines));
+                CHECK(s.end(lines) - s.begin(lines) <= lines / n + 1);
+                next = s.end(lines);
+            }
+            CHECK(next == lines);
+        }
+    }
+}
+
+TEST_CASE("translate_stream: skip and max lines keep the whole input's numbering") {
+    const testing::TempDir tmp("tolk_test_pipeline_skip");
+    std::string input;
+    for (int i = 0; i < 50; ++i) input += "w" + std::to_string(i) + "\n";
+    write_file(tmp.path / "in.txt", input);
+    FakeEngine engine;
+    Translator translator(engine, TranslatorOptions{});
+    std::FILE* err = std::tmpfile();
+    Progress progress(ProgressOptions{}, err);
+    const auto run = [&](int64_t skip, int64_t max) {
+        LineReader reader((tmp.path / "in.txt").string());
+        std::ostringstream out;
+        StreamOptions o;
+        o.output.nbest = 2;
+        o.window_lines = 7;
+        o.skip_lines = skip;
+        o.max_lines = max;
+        std::vector<int64_t> checkpoints;
+        o.on_written = [&](int64_t n) { checkpoints.push_back(n); };
+        const StreamTotals t = translate_stream(translator, reader, out, o, progress);
+        CHECK(t.lines_written == (max < 0 ? 50 - skip : std::min<int64_t>(max, 50 - skip)));
+        CHECK((checkpoints.empty() ? 0 : checkpoints.back()) == t.lines_written);
+        return out.str();
+    };
+    const std::string whole = run(0, -1);
+    CHECK(whole.find("49 ||| W49 ||| -0.5000\n") != std::string::npos);
+    CHECK(run(0, 20) + run(20, 13) + run(33, -1) == whole);
+    CHECK(run(50, -1).empty());
+    std::fclose(err);
+}
+
+TEST_CASE("ResumableOutput: checkpoints survive, a reopened job continues, another job is refused") {
+    const testing::TempDir tmp("tolk_test_pipeline_resume");
+    const fs::path out = tmp.path / "out.txt";
+    const nlohmann::json job = {{"input", {{"path", "/in.txt"}, {"size", 10}, {"hash", "ab"}}},
+                                {"model", {{"dir", "/m"}, {"hash", "cd"}}},
+                                {"options", {{"--beam", 4}}}};
+    {
+        ResumableOutput o(out, job);
+        CHECK_FALSE(o.resumed());
+        CHECK(o.lines_done() == 0);
+        CHECK(fs::exists(o.state_path()));
+        o.stream() << "one\ntwo\n";
+        o.checkpoint(2);
+        o.stream() << "three, cut by a kill\n";
+        o.stream().flush();
+        // A second writer of the same output is refused while the first holds it.
+        testing::check_error([&] { ResumableOutput second(out, job); }, {"another tolk run is writing this output"});
+    }  // "killed": no commit
+    CHECK_FALSE(fs::exists(out));
+    nlohmann::json other = job;
+    other["options"]["--beam"] = 1;
+    testing::check_error([&] { ResumableOutput again(out, other); }, {"cannot resume", "--beam was 4, now 1", "start over"});
+    other = job;
+    other["input"]["size"] = 11;
+    testing::check_error([&] { ResumableOutput again(out, other); }, {"the input /in.txt changed since (10 bytes then, 11 now"});
+    {
+        ResumableOutput o(out, job);
+        CHECK(o.resumed());
+        CHECK(o.lines_done() == 2);
+        o.stream() << "three\n";
+        o.checkpoint(3);
+        o.commit();
+    }
+    std::ifstream in(out, std::ios::binary);
+    CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "one\ntwo\nthree\n");
+    CHECK(std::distance(fs::directory_iterator(tmp.path), fs::directory_iterator()) == 1);
+
+    write_file(tmp.path / "a.txt", "x\ny\nlast");
+    write_file(tmp.path / "b.txt", "x\ny\nlasT");
+    const FileScan a = scan_file(tmp.path / "a.txt");
+    CHECK(a.lines == 3);
+    CHECK(a.size == 8);
+    CHECK(a.hash == scan_file(tmp.path / "a.txt").hash);
+    CHECK(a.hash != scan_file(tmp.path / "b.txt").hash);
 }

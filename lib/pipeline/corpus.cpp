@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "core/error.h"
 #include "pipeline/interrupt.h"
 #include "text/utf8.h"
 
@@ -80,6 +81,18 @@ WindowResult process_window(Translator& translator, const std::vector<std::strin
 
 }  // namespace
 
+Shard parse_shard(const std::string& text) {
+    const auto slash = text.find('/');
+    const auto number = [&](const std::string& part) -> long long {
+        if (part.empty() || part.size() > 6 || part.find_first_not_of("0123456789") != std::string::npos) return -1;
+        return std::stoll(part);
+    };
+    const long long k = slash == std::string::npos ? -1 : number(text.substr(0, slash));
+    const long long n = slash == std::string::npos ? -1 : number(text.substr(slash + 1));
+    TOLK_CHECK(k >= 1 && n >= 1 && k <= n, "--shard ", text, ": expected K/N with 1 <= K <= N (e.g. 2/8)");
+    return {static_cast<int>(k), static_cast<int>(n)};
+}
+
 StreamTotals translate_stream(Translator& translator, LineReader& reader, std::ostream& out,
                               const StreamOptions& options, Progress& progress, int64_t lines_before) {
     StreamTotals totals;
@@ -88,16 +101,24 @@ StreamTotals translate_stream(Translator& translator, LineReader& reader, std::o
     const LabelFn label = [&](int64_t n) { return name + ":" + std::to_string(n); };
     std::vector<std::string> lines;
     std::string line;
-    bool more = true;
+    // Skipping is only reading: a few hundred MB/s, so a resumed job gets back to work in seconds.
+    int64_t skipped = 0;
+    while (skipped < options.skip_lines && reader.next(line)) ++skipped;
+    bool more = skipped == options.skip_lines;
     while (more) {
+        size_t want = window;
+        if (options.max_lines >= 0)
+            want = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(window), options.max_lines - totals.lines_read));
+        if (want == 0) break;
         lines.clear();
-        while (lines.size() < window && (more = reader.next(line))) lines.push_back(line);
+        while (lines.size() < want && (more = reader.next(line))) lines.push_back(line);
         if (lines.empty()) break;
-        const int64_t first = totals.lines_read + 1;
+        const int64_t first = skipped + totals.lines_read + 1;
         totals.lines_read += static_cast<int64_t>(lines.size());
         const WindowResult result = process_window(translator, lines, first, label, out, options, progress,
                                                    lines_before + totals.lines_written);
         totals.lines_written += static_cast<int64_t>(result.written);
+        if (options.on_written) options.on_written(totals.lines_written);
         if (result.stopped) break;
     }
     totals.interrupted = interrupted();

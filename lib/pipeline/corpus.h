@@ -22,7 +22,28 @@ struct StreamOptions {
     size_t window_lines = 0;
     // Translate and flush each line as soon as it arrives (interactive callers, pipes that wait for answers).
     bool unbuffered = false;
+    // Input lines read and dropped before translating (a resumed job, a shard). Line numbers in warnings, n-best
+    // indices and default JSONL ids stay those of the whole input, so the output does not depend on the skip.
+    int64_t skip_lines = 0;
+    // Most lines translated after the skip (a shard's end); -1: to the end of the input.
+    int64_t max_lines = -1;
+    // Called after each window's lines are written and flushed, with the lines written so far by this call
+    // (a resumable output checkpoints there).
+    std::function<void(int64_t lines_written)> on_written;
 };
+
+// A contiguous part of the input: shard K of N covers lines [begin, end) (0-based) of an input of L lines, with
+// begin = (K-1)*L/N and end = K*L/N rounded down, so the shards of 1..N concatenate to the whole input and
+// differ in size by at most one line.
+struct Shard {
+    int index = 1;  // K, 1-based
+    int count = 1;  // N
+    // N is at most 999,999 (parse_shard), so K*L fits in 64 bits for any input under 9 trillion lines.
+    int64_t begin(int64_t lines) const { return (index - 1) * lines / count; }
+    int64_t end(int64_t lines) const { return index * lines / count; }
+};
+// Parses "K/N" (1 <= K <= N <= 999999); throws tolk::Error naming --shard otherwise.
+Shard parse_shard(const std::string& text);
 
 struct StreamTotals {
     int64_t lines_read = 0;

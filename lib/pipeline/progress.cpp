@@ -9,8 +9,9 @@ namespace tolk {
 Progress::Progress(ProgressOptions options, std::FILE* stream)
     : options_(options), stream_(stream), start_time_(std::chrono::steady_clock::now()) {}
 
-void Progress::start(const TranslatorStats& stats) {
+void Progress::start(const TranslatorStats& stats, int64_t lines_before) {
     base_ = stats;
+    lines_before_ = lines_before;
     start_time_ = std::chrono::steady_clock::now();
 }
 
@@ -30,12 +31,17 @@ std::string Progress::duration_text(double seconds) {
 
 std::string Progress::summary_text(int64_t lines, const TranslatorStats& delta, double seconds) {
     const double rate = seconds > 0 ? static_cast<double>(delta.target_tokens) / seconds : 0.0;
-    char buffer[256];
-    std::snprintf(buffer, sizeof buffer,
-                  "%lld lines, %lld sentences, %lld source + %lld target tokens in %.1f s (%.0f target tokens/s)",
-                  static_cast<long long>(lines), static_cast<long long>(delta.sentences),
-                  static_cast<long long>(delta.source_tokens), static_cast<long long>(delta.target_tokens), seconds,
-                  rate);
+    char sentences[96];
+    if (delta.reused > 0)  // tokens below count the model's work: the translated sentences only
+        std::snprintf(sentences, sizeof sentences, "%lld sentences (%lld translated, %lld reused)",
+                      static_cast<long long>(delta.sentences + delta.reused), static_cast<long long>(delta.sentences),
+                      static_cast<long long>(delta.reused));
+    else
+        std::snprintf(sentences, sizeof sentences, "%lld sentences", static_cast<long long>(delta.sentences));
+    char buffer[320];
+    std::snprintf(buffer, sizeof buffer, "%lld lines, %s, %lld source + %lld target tokens in %.1f s (%.0f target tokens/s)",
+                  static_cast<long long>(lines), sentences, static_cast<long long>(delta.source_tokens),
+                  static_cast<long long>(delta.target_tokens), seconds, rate);
     return buffer;
 }
 
@@ -55,25 +61,35 @@ void Progress::update(const TranslatorStats& stats, int64_t lines_written) {
         seconds > 0 ? static_cast<double>(stats.sentences - base_.sentences) / seconds : 0.0;
     const double tokens_per_s =
         seconds > 0 ? static_cast<double>(stats.target_tokens - base_.target_tokens) / seconds : 0.0;
-    std::string line = "tolk: " + std::to_string(lines_written);
-    if (total_lines_ && *total_lines_ > 0) {
-        const double fraction = static_cast<double>(lines_written) / static_cast<double>(*total_lines_);
+    const std::string line = "tolk: " + progress_text(label_, lines_written, total_lines_, lines_before_, seconds,
+                                                      sentences_per_s, tokens_per_s);
+    std::fputs("\r\033[K", stream_);
+    std::fputs(line.c_str(), stream_);
+    std::fflush(stream_);
+    line_shown_ = true;
+}
+
+std::string Progress::progress_text(const std::string& label, int64_t lines_written, std::optional<int64_t> total,
+                                    int64_t lines_before, double seconds, double sentences_per_s,
+                                    double tokens_per_s) {
+    std::string line = label.empty() ? "" : label + ": ";
+    line += std::to_string(lines_written);
+    if (total && *total > 0) {
+        const double fraction = static_cast<double>(lines_written) / static_cast<double>(*total);
         char buffer[64];
-        std::snprintf(buffer, sizeof buffer, "/%lld lines (%.0f%%)", static_cast<long long>(*total_lines_),
-                      100.0 * fraction);
+        std::snprintf(buffer, sizeof buffer, "/%lld lines (%.0f%%)", static_cast<long long>(*total), 100.0 * fraction);
         line += buffer;
-        if (lines_written > 0 && lines_written < *total_lines_)
-            line += ", ETA " + duration_text(seconds * (1.0 - fraction) / fraction);
+        // The time left at this run's own speed: lines an earlier run finished took none of its time.
+        const int64_t this_run = lines_written - lines_before;
+        if (this_run > 0 && lines_written < *total && seconds > 0)
+            line += ", ETA " + duration_text(seconds * static_cast<double>(*total - lines_written) /
+                                             static_cast<double>(this_run));
     } else {
         line += " lines";
     }
     char rates[96];
     std::snprintf(rates, sizeof rates, ", %.1f sentences/s, %.0f tokens/s", sentences_per_s, tokens_per_s);
-    line += rates;
-    std::fputs("\r\033[K", stream_);
-    std::fputs(line.c_str(), stream_);
-    std::fflush(stream_);
-    line_shown_ = true;
+    return line + rates;
 }
 
 void Progress::warn(const std::string& message) {
@@ -88,8 +104,13 @@ void Progress::finish(const TranslatorStats& stats, int64_t lines_written) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time_).count();
     const TranslatorStats delta{stats.lines - base_.lines, stats.sentences - base_.sentences,
-                                stats.source_tokens - base_.source_tokens, stats.target_tokens - base_.target_tokens};
-    std::fprintf(stream_, "tolk: %s\n", summary_text(lines_written, delta, seconds).c_str());
+                                stats.source_tokens - base_.source_tokens, stats.target_tokens - base_.target_tokens,
+                                stats.reused - base_.reused};
+    // lines_written counts the job (an earlier run's lines included); the summary is about this run.
+    std::string text = summary_text(lines_written - lines_before_, delta, seconds);
+    if (lines_before_ > 0) text += "; resumed after " + std::to_string(lines_before_) + " lines";
+    if (!label_.empty()) text = label_ + ": " + text;
+    std::fprintf(stream_, "tolk: %s\n", text.c_str());
     std::fflush(stream_);
 }
 

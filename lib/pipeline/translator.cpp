@@ -7,7 +7,9 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "text/sentence_splitter.h"
@@ -74,7 +76,7 @@ private:
 };
 
 Translator::Translator(const TranslationEngine& engine, TranslatorOptions options)
-    : engine_(engine), options_(std::move(options)) {
+    : engine_(engine), options_(std::move(options)), cache_(options_.cache_bytes) {
     TOLK_CHECK(options_.workers > 0, "--workers must be positive, got ", options_.workers);
     TOLK_CHECK(options_.threads >= 0, "--threads must not be negative, got ", options_.threads);
     TOLK_CHECK(options_.limits.max_batch_tokens > 0, "--max-batch-tokens must be positive, got ",
@@ -87,7 +89,7 @@ Translator::Translator(const TranslationEngine& engine, TranslatorOptions option
 Translator::~Translator() = default;
 
 TranslatorStats Translator::stats() const {
-    return {lines_.load(), sentences_.load(), source_tokens_.load(), target_tokens_.load()};
+    return {lines_.load(), sentences_.load(), source_tokens_.load(), target_tokens_.load(), reused_.load()};
 }
 
 double Translator::call_progress() const {
@@ -193,16 +195,47 @@ std::vector<LineTranslation> Translator::translate(const std::vector<std::string
     }
     first_segment[lines.size()] = segments.size();
 
-    // 2. Batches, translated by the pool. Every segment slot is written by exactly one job.
-    std::vector<int> lengths(segments.size());
-    for (size_t i = 0; i < segments.size(); ++i) lengths[i] = static_cast<int>(segments[i].ids.size());
-    const auto batches = plan_batches(lengths, options_.limits);
-    call_done_ = 0;
-    call_segments_ = static_cast<int64_t>(segments.size());
-
+    // 2. Each distinct segment once: a segment already in the cache is answered from it, and a repeat within
+    // this call waits for its first occurrence. The model's output for a sequence does not depend on its batch,
+    // so the reused translation is the one the repeat would have got.
     std::vector<std::vector<SegmentHypothesis>> outputs(segments.size());
     std::vector<std::string> errors(segments.size());
     std::vector<char> done(segments.size(), 0);
+    constexpr size_t kNone = static_cast<size_t>(-1);
+    std::vector<size_t> same_as(segments.size(), kNone);  // a repeat: the index of its first occurrence
+    std::vector<size_t> unique;                            // segments that go to the model
+    int64_t reused = 0;
+    if (cache_.enabled()) {
+        std::unordered_map<std::string_view, size_t> first;  // ids as bytes -> first occurrence in this call
+        for (size_t i = 0; i < segments.size(); ++i) {
+            if (const auto* hit = cache_.find(segments[i].ids)) {
+                outputs[i] = *hit;
+                done[i] = 1;
+                ++reused;
+                continue;
+            }
+            const std::string_view key(reinterpret_cast<const char*>(segments[i].ids.data()),
+                                       segments[i].ids.size() * sizeof(int32_t));
+            const auto [it, added] = first.emplace(key, i);
+            if (added) {
+                unique.push_back(i);
+            } else {
+                same_as[i] = it->second;
+            }
+        }
+    } else {
+        unique.resize(segments.size());
+        for (size_t i = 0; i < segments.size(); ++i) unique[i] = i;
+    }
+
+    // 3. Batches of the distinct segments, translated by the pool. Every segment slot is written by one job.
+    std::vector<int> lengths(unique.size());
+    for (size_t u = 0; u < unique.size(); ++u) lengths[u] = static_cast<int>(segments[unique[u]].ids.size());
+    auto batches = plan_batches(lengths, options_.limits);
+    for (auto& batch : batches)
+        for (size_t& index : batch) index = unique[index];
+    call_done_ = 0;
+    call_segments_ = static_cast<int64_t>(unique.size());
     std::mutex wait_mutex;
     std::condition_variable wait_cv;
     size_t remaining = batches.size();
@@ -281,7 +314,22 @@ std::vector<LineTranslation> Translator::translate(const std::vector<std::string
     }
     if (fatal) std::rethrow_exception(fatal);
 
-    // 3. Reassemble each line from its segments, in input order.
+    // Repeats take their first occurrence's result; new translations go into the cache.
+    for (const size_t i : unique)
+        if (done[i] && errors[i].empty()) cache_.insert(segments[i].ids, outputs[i]);
+    for (size_t i = 0; i < segments.size(); ++i) {
+        const size_t original = same_as[i];
+        if (original == kNone) continue;
+        done[i] = done[original];
+        errors[i] = errors[original];
+        if (done[i]) {
+            outputs[i] = outputs[original];
+            ++reused;
+        }
+    }
+    reused_ += reused;
+
+    // 4. Reassemble each line from its segments, in input order.
     int64_t complete_lines = 0;
     for (size_t li = 0; li < lines.size(); ++li) {
         LineTranslation& result = results[li];

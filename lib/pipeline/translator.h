@@ -11,6 +11,7 @@
 
 #include "pipeline/batching.h"
 #include "pipeline/engine.h"
+#include "pipeline/sentence_cache.h"
 
 namespace tolk {
 
@@ -22,6 +23,9 @@ struct TranslatorOptions {
     int threads = 0;                // threads per session (0: the engine's default)
     bool split_sentences = true;    // false: each line is translated as one sentence
     std::string source_language = "en";  // selects ICU's abbreviation list for sentence splitting
+    // Memory for translations of segments already seen (exact token ids), so that a repeated sentence is
+    // translated once per job; 0: no cache and no de-duplication (every segment goes to the model).
+    size_t cache_bytes = size_t{64} << 20;
 };
 
 // The translation of one input line.
@@ -41,6 +45,7 @@ struct TranslatorStats {
     int64_t sentences = 0;      // segments translated (a cut sentence counts once per piece)
     int64_t source_tokens = 0;
     int64_t target_tokens = 0;  // tokens of the best hypotheses
+    int64_t reused = 0;         // segments not translated but served from the cache or a repeat in the same call
 };
 
 struct TranslateHooks {
@@ -78,7 +83,8 @@ private:
     TranslatorOptions options_;
     std::unique_ptr<SentenceSplitter> splitter_;
     std::unique_ptr<WorkerPool> pool_;
-    std::atomic<int64_t> lines_{0}, sentences_{0}, source_tokens_{0}, target_tokens_{0};
+    SentenceCache cache_;  // touched only by the thread calling translate()
+    std::atomic<int64_t> lines_{0}, sentences_{0}, source_tokens_{0}, target_tokens_{0}, reused_{0};
     std::atomic<int64_t> call_segments_{0}, call_done_{0};
 };
 
