@@ -2,6 +2,7 @@
 #include "model/config.h"
 
 #include <limits>
+#include <optional>
 
 #include "core/error.h"
 #include "model/json_file.h"
@@ -65,8 +66,12 @@ public:
         const json* v = find(key);
         if (!v) return;
         if (!v->is_array()) bad_type(key, "a list of token id lists", *v);
+        std::size_t total = 0;
         for (const json& seq : *v) {
             if (!seq.is_array() || seq.empty()) bad_type(key, "a list of non-empty token id lists", *v);
+            total += seq.size();
+            TOLK_CHECK(total <= static_cast<std::size_t>(kMaxBadWords), file_, ": field '", key, "' holds more than ",
+                       kMaxBadWords, " token ids");
             std::vector<int32_t> ids;
             for (const json& id : seq) ids.push_back(to_int(key, id));
             out.push_back(std::move(ids));
@@ -76,6 +81,8 @@ public:
 private:
     int to_int(const char* key, const json& v) const {
         if (!v.is_number_integer()) bad_type(key, "an integer", v);
+        if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int>::max()))
+            bad_type(key, "a 32-bit integer", v);
         int64_t x = v.get<int64_t>();
         if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max())
             bad_type(key, "a 32-bit integer", v);
@@ -89,8 +96,12 @@ private:
     std::string file_;
 };
 
-// The generation defaults config.json carries and generation_config.json overrides.
-void read_generation(const Fields& f, ModelConfig& cfg) {
+void check_at_most(const std::string& file, const char* key, int value, int limit);
+void check_positive(const std::string& file, const char* key, int value);
+
+// The generation defaults config.json carries and generation_config.json overrides; the values that size the
+// search are checked here, so that the error names the file that set them.
+void read_generation(const Fields& f, const std::string& file, ModelConfig& cfg) {
     f.integer("num_beams", cfg.num_beams);
     f.integer("max_length", cfg.max_length);
     f.integer("max_new_tokens", cfg.max_new_tokens);
@@ -102,10 +113,19 @@ void read_generation(const Fields& f, ModelConfig& cfg) {
     f.token_id("bos_token_id", cfg.bos_token_id);
     f.token_id("decoder_start_token_id", cfg.decoder_start_token_id);
     f.token_id("forced_eos_token_id", cfg.forced_eos_token_id);
+    check_positive(file, "num_beams", cfg.num_beams);
+    check_at_most(file, "num_beams", cfg.num_beams, kMaxBeam);
+    check_positive(file, "max_length", cfg.max_length);
+    TOLK_CHECK(cfg.max_new_tokens >= 0, file, ": field 'max_new_tokens' must not be negative, got ",
+               cfg.max_new_tokens);
 }
 
 void check_positive(const std::string& file, const char* key, int value) {
     TOLK_CHECK(value > 0, file, ": field '", key, "' must be positive, got ", value);
+}
+
+void check_at_most(const std::string& file, const char* key, int value, int limit) {
+    TOLK_CHECK(value <= limit, file, ": field '", key, "' = ", value, " is larger than tolk's limit of ", limit);
 }
 
 void check_token(const std::string& file, const char* key, int32_t id, int vocab_size, bool optional) {
@@ -125,6 +145,17 @@ void validate(const ModelConfig& cfg, const std::string& file) {
     check_positive(file, "vocab_size", cfg.vocab_size);
     check_positive(file, "decoder_vocab_size", cfg.decoder_vocab_size);
     check_positive(file, "max_position_embeddings", cfg.max_position_embeddings);
+    check_at_most(file, "d_model", cfg.d_model, kMaxDModel);
+    check_at_most(file, "encoder_layers", cfg.encoder_layers, kMaxLayers);
+    check_at_most(file, "decoder_layers", cfg.decoder_layers, kMaxLayers);
+    check_at_most(file, "encoder_ffn_dim", cfg.encoder_ffn_dim, kMaxFfnDim);
+    check_at_most(file, "decoder_ffn_dim", cfg.decoder_ffn_dim, kMaxFfnDim);
+    check_at_most(file, "vocab_size", cfg.vocab_size, kMaxVocabSize);
+    check_at_most(file, "decoder_vocab_size", cfg.decoder_vocab_size, kMaxVocabSize);
+    check_at_most(file, "max_position_embeddings", cfg.max_position_embeddings, kMaxPositions);
+    TOLK_CHECK(int64_t{cfg.max_position_embeddings} * cfg.d_model <= kMaxPositionTable, file,
+               ": max_position_embeddings ", cfg.max_position_embeddings, " x d_model ", cfg.d_model,
+               " is a position table larger than tolk's limit of ", kMaxPositionTable, " values");
     TOLK_CHECK(cfg.d_model % cfg.encoder_attention_heads == 0, file, ": d_model ", cfg.d_model,
                " is not divisible by encoder_attention_heads ", cfg.encoder_attention_heads);
     TOLK_CHECK(cfg.d_model % cfg.decoder_attention_heads == 0, file, ": d_model ", cfg.d_model,
@@ -134,6 +165,7 @@ void validate(const ModelConfig& cfg, const std::string& file) {
                ": unsupported activation_function '", act, "' (tolk runs swish, silu, gelu and relu)");
 
     check_positive(file, "num_beams", cfg.num_beams);
+    check_at_most(file, "num_beams", cfg.num_beams, kMaxBeam);
     check_positive(file, "max_length", cfg.max_length);
     TOLK_CHECK(cfg.max_new_tokens >= 0, file, ": field 'max_new_tokens' must not be negative, got ",
                cfg.max_new_tokens);
@@ -148,13 +180,24 @@ void validate(const ModelConfig& cfg, const std::string& file) {
 }  // namespace
 
 ModelConfig load_config(const std::filesystem::path& model_dir) {
+    const std::filesystem::path config_path = model_dir / "config.json";
+    TOLK_CHECK(entry_exists(config_path), config_path.string(),
+               ": not found (is this a Hugging Face MarianMT model directory?)");
+    const std::string config_text = read_regular_file(config_path, kMaxConfigJsonBytes);
+    // Optional files: absent is fine, but anything at their name (a directory, a FIFO, a symlink loop) must read.
+    std::optional<std::string> gen_text, tok_text;
+    if (const auto p = model_dir / "generation_config.json"; entry_exists(p)) gen_text = read_regular_file(p, kMaxConfigJsonBytes);
+    if (const auto p = model_dir / "tokenizer_config.json"; entry_exists(p)) tok_text = read_regular_file(p, kMaxConfigJsonBytes);
+    return parse_config(model_dir, config_text, gen_text, tok_text);
+}
+
+ModelConfig parse_config(const std::filesystem::path& model_dir, std::string_view config_text,
+                         const std::optional<std::string>& generation_text,
+                         const std::optional<std::string>& tokenizer_text) {
     ModelConfig cfg;
     cfg.dir = model_dir;
-    const std::filesystem::path config_path = model_dir / "config.json";
-    const std::string file = config_path.string();
-    TOLK_CHECK(std::filesystem::is_regular_file(config_path), file,
-               ": not found (is this a Hugging Face MarianMT model directory?)");
-    const json config = read_json_file(config_path);
+    const std::string file = (model_dir / "config.json").string();
+    const json config = parse_json(config_text, file);
     const Fields f(config, file);
 
     std::string model_type = "marian";
@@ -187,19 +230,19 @@ ModelConfig load_config(const std::filesystem::path& model_dir) {
     // MarianConfig: decoder_vocab_size = decoder_vocab_size or vocab_size. With shared embeddings MarianMTModel
     // sizes lm_head and final_logits_bias by vocab_size whatever decoder_vocab_size says.
     if (cfg.decoder_vocab_size == 0 || cfg.share_encoder_decoder_embeddings) cfg.decoder_vocab_size = cfg.vocab_size;
-    read_generation(f, cfg);
+    read_generation(f, file, cfg);
 
     // generation_config.json is what generate() reads; the fields it sets win over config.json's.
-    const std::filesystem::path gen_path = model_dir / "generation_config.json";
-    if (std::filesystem::is_regular_file(gen_path)) {
-        const json gen = read_json_file(gen_path);
-        read_generation(Fields(gen, gen_path.string()), cfg);
+    if (generation_text) {
+        const std::string gen_file = (model_dir / "generation_config.json").string();
+        const json gen = parse_json(*generation_text, gen_file);
+        read_generation(Fields(gen, gen_file), gen_file, cfg);
     }
 
-    const std::filesystem::path tok_path = model_dir / "tokenizer_config.json";
-    if (std::filesystem::is_regular_file(tok_path)) {
-        const json tok = read_json_file(tok_path);
-        const Fields t(tok, tok_path.string());
+    if (tokenizer_text) {
+        const std::string tok_file = (model_dir / "tokenizer_config.json").string();
+        const json tok = parse_json(*tokenizer_text, tok_file);
+        const Fields t(tok, tok_file);
         t.string("source_lang", cfg.source_lang);
         t.string("target_lang", cfg.target_lang);
         t.boolean("separate_vocabs", cfg.separate_vocabs);

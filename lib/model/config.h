@@ -4,10 +4,24 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tolk {
+
+// Bounds on every config value that sizes an allocation or a loop, checked before anything is allocated. Real
+// MarianMT models are far inside them (OPUS-MT: d_model 512, 6+6 layers, ffn 2048, vocab 58k, 512 positions,
+// beams 4-6); the tensors in model.safetensors are then checked against the config as well.
+inline constexpr int kMaxLayers = 256;              // per stack
+inline constexpr int kMaxDModel = 1 << 16;
+inline constexpr int kMaxFfnDim = 1 << 20;
+inline constexpr int kMaxVocabSize = 1 << 24;       // = vocab.json's id limit
+inline constexpr int kMaxPositions = 1 << 16;       // max_position_embeddings
+inline constexpr int64_t kMaxPositionTable = int64_t{1} << 27;  // max_position_embeddings * d_model floats (512 MiB)
+inline constexpr int kMaxBeam = 64;                 // num_beams and --beam: one batch's logits stay under ~0.5 GB
+inline constexpr int kMaxBadWords = 1 << 16;        // bad_words_ids entries, all lists together
 
 struct ModelConfig {
     std::filesystem::path dir;  // the model directory it was loaded from
@@ -59,5 +73,11 @@ struct ModelConfig {
 // Reads config.json (required), generation_config.json and tokenizer_config.json (optional) from model_dir and
 // validates what tolk cannot run. Throws tolk::Error naming the file, the field and the value.
 ModelConfig load_config(const std::filesystem::path& model_dir);
+
+// The same on the files' contents (nullopt: the optional file is absent); `model_dir` names the files in errors.
+// load_config reads the files (regular files within kMaxConfigJsonBytes) and calls this; the fuzzer calls it too.
+ModelConfig parse_config(const std::filesystem::path& model_dir, std::string_view config_json,
+                         const std::optional<std::string>& generation_json,
+                         const std::optional<std::string>& tokenizer_json);
 
 }  // namespace tolk

@@ -42,16 +42,91 @@ std::size_t to_size(const json& v, const std::string& where, const char* field) 
 
 }  // namespace
 
+std::size_t parse_safetensors_header(const unsigned char* data, std::size_t size, const std::string& file,
+                                     std::map<std::string, TensorInfo>& infos,
+                                     std::map<std::string, std::string>& metadata) {
+    TOLK_CHECK(size >= 8, file, ": truncated: ", size, " bytes, a safetensors file starts with an 8-byte header length");
+    std::size_t data_start = 0;
+    uint64_t header_len = 0;
+    std::memcpy(&header_len, data, 8);
+    TOLK_CHECK(header_len <= size - 8, file, ": header length ", header_len, " runs past the end of the file (",
+               size, " bytes)");
+    TOLK_CHECK(header_len <= kMaxSafetensorsHeaderBytes, file, ": header length ", header_len,
+               " is larger than the limit of ", kMaxSafetensorsHeaderBytes, " bytes");
+    data_start = 8 + static_cast<std::size_t>(header_len);
+    const std::size_t data_size = size - data_start;
+
+    const json header =
+        parse_json(std::string_view(reinterpret_cast<const char*>(data + 8), data_start - 8), file, "JSON header");
+    TOLK_CHECK(header.is_object(), file, ": header must be a JSON object, got ", json_excerpt(header));
+
+    for (const auto& [name, entry] : header.items()) {
+        if (name == "__metadata__") {
+            TOLK_CHECK(entry.is_object(), file, ": __metadata__ must be an object, got ", json_excerpt(entry));
+            for (const auto& [key, value] : entry.items())
+                metadata[key] = value.is_string() ? value.get<std::string>() : value.dump();
+            continue;
+        }
+        const std::string where = file + ": tensor '" + name + "'";
+        TOLK_CHECK(entry.is_object(), where, ": entry must be an object, got ", json_excerpt(entry));
+        for (const char* key : {"dtype", "shape", "data_offsets"})
+            TOLK_CHECK(entry.contains(key), where, ": missing '", key, "'");
+
+        TensorInfo info;
+        const json& dtype = entry["dtype"];
+        TOLK_CHECK(dtype.is_string(), where, ": dtype must be a string, got ", json_excerpt(dtype));
+        TOLK_CHECK(parse_dtype(dtype.get<std::string>(), info.dtype), where, ": unsupported dtype ",
+                   dtype.get<std::string>(), " (tolk loads F32, F16 and BF16)");
+
+        const json& shape = entry["shape"];
+        TOLK_CHECK(shape.is_array(), where, ": shape must be an array, got ", json_excerpt(shape));
+        std::size_t numel = 1;
+        for (const json& d : shape) {
+            std::size_t n = to_size(d, where, "shape");
+            TOLK_CHECK(n <= static_cast<std::size_t>(std::numeric_limits<int64_t>::max()) &&
+                           (n == 0 || numel <= std::numeric_limits<std::size_t>::max() / n),
+                       where, ": shape ", shape.dump(), " is too large");
+            numel *= n;
+            info.shape.push_back(static_cast<int64_t>(n));
+        }
+
+        const json& offsets = entry["data_offsets"];
+        TOLK_CHECK(offsets.is_array() && offsets.size() == 2, where,
+                   ": data_offsets must be [begin, end], got ", json_excerpt(offsets));
+        info.begin = to_size(offsets[0], where, "data_offsets");
+        info.end = to_size(offsets[1], where, "data_offsets");
+        TOLK_CHECK(info.begin <= info.end, where, ": data_offsets [", info.begin, ",", info.end,
+                   "] end before they begin");
+        TOLK_CHECK(info.end <= data_size, where, ": data_offsets [", info.begin, ",", info.end,
+                   "] lie outside the data section of ", data_size, " bytes");
+        const std::size_t elem = dtype_size(info.dtype);
+        TOLK_CHECK(numel <= std::numeric_limits<std::size_t>::max() / elem &&
+                       info.end - info.begin == numel * elem,
+                   where, ": ", info.end - info.begin, " bytes do not hold shape ", shape_str(info.shape), " of ",
+                   dtype_name(info.dtype), " (", numel * elem, " bytes)");
+        infos.emplace(name, std::move(info));
+    }
+
+    // No two tensors may share bytes: sort by begin and compare neighbours (empty tensors overlap nothing).
+    std::vector<std::pair<const std::string*, const TensorInfo*>> spans;
+    for (const auto& [name, info] : infos)
+        if (info.end > info.begin) spans.emplace_back(&name, &info);
+    std::sort(spans.begin(), spans.end(), [](const auto& a, const auto& b) { return a.second->begin < b.second->begin; });
+    for (std::size_t i = 1; i < spans.size(); ++i) {
+        const auto& [prev_name, prev] = spans[i - 1];
+        const auto& [name, cur] = spans[i];
+        TOLK_CHECK(cur->begin >= prev->end, file, ": tensors '", *prev_name, "' [", prev->begin, ",", prev->end,
+                   "] and '", *name, "' [", cur->begin, ",", cur->end, "] overlap");
+    }
+    return data_start;
+}
+
 SafeTensorsFile::SafeTensorsFile(const std::filesystem::path& path) : path_(path) {
     const std::string file = path.string();
-    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    TOLK_CHECK(fd >= 0, file, ": cannot open: ", std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        ::close(fd);
-        TOLK_FAIL(file, ": cannot stat: ", std::strerror(errno));
-    }
-    const auto file_size = static_cast<std::size_t>(st.st_size);
+    // Regular files only: mapping /dev/zero or waiting on a FIFO must not happen.
+    const RegularFile f = open_regular_file(path);
+    const int fd = f.fd;
+    const std::size_t file_size = f.size;
     if (file_size < 8) {
         ::close(fd);
         TOLK_FAIL(file, ": truncated: ", file_size, " bytes, a safetensors file starts with an 8-byte header length");
@@ -63,79 +138,7 @@ SafeTensorsFile::SafeTensorsFile(const std::filesystem::path& path) : path_(path
     map_size_ = file_size;
 
     try {
-        uint64_t header_len = 0;
-        std::memcpy(&header_len, map_, 8);
-        TOLK_CHECK(header_len <= file_size - 8, file, ": header length ", header_len, " runs past the end of the file (",
-                   file_size, " bytes)");
-        data_start_ = 8 + static_cast<std::size_t>(header_len);
-        const std::size_t data_size = file_size - data_start_;
-
-        json header;
-        try {
-            header = json::parse(map_ + 8, map_ + data_start_);
-        } catch (const json::parse_error& e) {
-            TOLK_FAIL(file, ": invalid JSON header: ", parse_error_text(e));
-        }
-        TOLK_CHECK(header.is_object(), file, ": header must be a JSON object, got ", json_excerpt(header));
-
-        for (const auto& [name, entry] : header.items()) {
-            if (name == "__metadata__") {
-                TOLK_CHECK(entry.is_object(), file, ": __metadata__ must be an object, got ", json_excerpt(entry));
-                for (const auto& [key, value] : entry.items())
-                    metadata_[key] = value.is_string() ? value.get<std::string>() : value.dump();
-                continue;
-            }
-            const std::string where = file + ": tensor '" + name + "'";
-            TOLK_CHECK(entry.is_object(), where, ": entry must be an object, got ", json_excerpt(entry));
-            for (const char* key : {"dtype", "shape", "data_offsets"})
-                TOLK_CHECK(entry.contains(key), where, ": missing '", key, "'");
-
-            TensorInfo info;
-            const json& dtype = entry["dtype"];
-            TOLK_CHECK(dtype.is_string(), where, ": dtype must be a string, got ", json_excerpt(dtype));
-            TOLK_CHECK(parse_dtype(dtype.get<std::string>(), info.dtype), where, ": unsupported dtype ",
-                       dtype.get<std::string>(), " (tolk loads F32, F16 and BF16)");
-
-            const json& shape = entry["shape"];
-            TOLK_CHECK(shape.is_array(), where, ": shape must be an array, got ", json_excerpt(shape));
-            std::size_t numel = 1;
-            for (const json& d : shape) {
-                std::size_t n = to_size(d, where, "shape");
-                TOLK_CHECK(n <= static_cast<std::size_t>(std::numeric_limits<int64_t>::max()) &&
-                               (n == 0 || numel <= std::numeric_limits<std::size_t>::max() / n),
-                           where, ": shape ", shape.dump(), " is too large");
-                numel *= n;
-                info.shape.push_back(static_cast<int64_t>(n));
-            }
-
-            const json& offsets = entry["data_offsets"];
-            TOLK_CHECK(offsets.is_array() && offsets.size() == 2, where,
-                       ": data_offsets must be [begin, end], got ", json_excerpt(offsets));
-            info.begin = to_size(offsets[0], where, "data_offsets");
-            info.end = to_size(offsets[1], where, "data_offsets");
-            TOLK_CHECK(info.begin <= info.end, where, ": data_offsets [", info.begin, ",", info.end,
-                       "] end before they begin");
-            TOLK_CHECK(info.end <= data_size, where, ": data_offsets [", info.begin, ",", info.end,
-                       "] lie outside the data section of ", data_size, " bytes");
-            const std::size_t elem = dtype_size(info.dtype);
-            TOLK_CHECK(numel <= std::numeric_limits<std::size_t>::max() / elem &&
-                           info.end - info.begin == numel * elem,
-                       where, ": ", info.end - info.begin, " bytes do not hold shape ", shape_str(info.shape), " of ",
-                       dtype_name(info.dtype), " (", numel * elem, " bytes)");
-            infos_.emplace(name, std::move(info));
-        }
-
-        // No two tensors may share bytes: sort by begin and compare neighbours (empty tensors overlap nothing).
-        std::vector<std::pair<const std::string*, const TensorInfo*>> spans;
-        for (const auto& [name, info] : infos_)
-            if (info.end > info.begin) spans.emplace_back(&name, &info);
-        std::sort(spans.begin(), spans.end(), [](const auto& a, const auto& b) { return a.second->begin < b.second->begin; });
-        for (std::size_t i = 1; i < spans.size(); ++i) {
-            const auto& [prev_name, prev] = spans[i - 1];
-            const auto& [name, cur] = spans[i];
-            TOLK_CHECK(cur->begin >= prev->end, file, ": tensors '", *prev_name, "' [", prev->begin, ",", prev->end,
-                       "] and '", *name, "' [", cur->begin, ",", cur->end, "] overlap");
-        }
+        data_start_ = parse_safetensors_header(map_, map_size_, file, infos_, metadata_);
     } catch (...) {
         unmap();
         throw;

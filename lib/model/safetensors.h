@@ -19,6 +19,12 @@ struct TensorInfo {
     std::size_t end = 0;
 };
 
+// The header checks of SafeTensorsFile on a whole file's bytes in memory: fills `infos` and `metadata` and returns
+// the offset of the data section. Throws tolk::Error naming `file` (the constructor and the fuzzer use it).
+std::size_t parse_safetensors_header(const unsigned char* data, std::size_t size, const std::string& file,
+                                     std::map<std::string, TensorInfo>& infos,
+                                     std::map<std::string, std::string>& metadata);
+
 class SafeTensorsFile {
 public:
     // Maps the file and validates the header: length inside the file, valid JSON, every entry with a known dtype,

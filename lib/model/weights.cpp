@@ -1,10 +1,12 @@
 // WeightStore: validates the Marian tensors against the config and resolves Hugging Face's weight ties.
 #include "model/weights.h"
 
+#include <cmath>
 #include <functional>
 #include <set>
 
 #include "core/error.h"
+#include "model/json_file.h"
 #include "model/safetensors.h"
 
 namespace tolk {
@@ -81,17 +83,37 @@ std::vector<std::pair<std::string, Shape>> WeightStore::expected_tensors(const M
     return out;
 }
 
+namespace {
+
+// The first non-finite element of a loaded tensor, as an error naming it: a NaN or Inf weight would otherwise
+// turn every translation into an empty line without a word.
+void check_finite(const Tensor& t, const std::string& source, const std::string& name) {
+    const float* p = t.f32();
+    const int64_t n = t.numel();
+    for (int64_t i = 0; i < n; ++i) {
+        if (!std::isfinite(p[i]))
+            TOLK_FAIL(source, ": tensor '", name, "' holds ", std::isnan(p[i]) ? "NaN" : "Inf", " at element ", i,
+                      " (of ", n, "); the weights are damaged");
+    }
+}
+
+}  // namespace
+
 WeightStore WeightStore::resolve(const Source& src, const ModelConfig& cfg) {
-    WeightStore ws;
-    // Loads `name` after checking its shape, and files it under `name` and under each alias.
-    auto take = [&](const std::string& name, const Shape& want, std::initializer_list<const char*> aliases = {}) {
+    // First every name and shape is checked, then the tensors are loaded: a config that promises more (layers,
+    // widths) than the file holds fails before any memory is spent on it.
+    struct Wanted {
+        std::string name;
+        Shape shape;
+        std::vector<const char*> aliases;
+    };
+    std::vector<Wanted> wanted;
+    const auto want = [&](const std::string& name, const Shape& shape, std::initializer_list<const char*> aliases = {}) {
         const Shape* have = src.shape_of(name);
-        TOLK_CHECK(have, src.name, ": missing tensor '", name, "' (config expects ", shape_str(want), ")");
-        TOLK_CHECK(*have == want, src.name, ": tensor '", name, "' has shape ", shape_str(*have), ", config expects ",
-                   shape_str(want));
-        auto tensor = std::make_shared<const Tensor>(src.load(name));
-        ws.entries_[name] = {tensor, name};
-        for (const char* alias : aliases) ws.entries_[alias] = {tensor, name};
+        TOLK_CHECK(have, src.name, ": missing tensor '", name, "' (config expects ", shape_str(shape), ")");
+        TOLK_CHECK(*have == shape, src.name, ": tensor '", name, "' has shape ", shape_str(*have),
+                   ", config expects ", shape_str(shape));
+        wanted.push_back({name, shape, aliases});
     };
     const int64_t d = cfg.d_model;
 
@@ -105,38 +127,38 @@ WeightStore WeightStore::resolve(const Source& src, const ModelConfig& cfg) {
                 break;
             }
         }
-        take(stored, {cfg.vocab_size, d}, {kShared, kEncoderEmbed, kDecoderEmbed});
+        want(stored, {cfg.vocab_size, d}, {kShared, kEncoderEmbed, kDecoderEmbed});
     } else {
-        take(kEncoderEmbed, {cfg.vocab_size, d});
-        take(kDecoderEmbed, {cfg.decoder_vocab_size, d});
+        want(kEncoderEmbed, {cfg.vocab_size, d});
+        want(kDecoderEmbed, {cfg.decoder_vocab_size, d});
     }
-
     // MarianMTModel.tie_weights makes lm_head the decoder embedding whenever tie_word_embeddings is set, so a stored
     // lm_head.weight is then overridden, as in transformers.
-    if (cfg.tie_word_embeddings) {
-        ws.entries_[kLmHead] = ws.entries_.at(kDecoderEmbed);
-    } else {
-        take(kLmHead, {cfg.decoder_vocab_size, d});
-    }
-
+    if (!cfg.tie_word_embeddings) want(kLmHead, {cfg.decoder_vocab_size, d});
     // final_logits_bias is a buffer that transformers lets a checkpoint omit (_keys_to_ignore_on_load_missing);
     // it is then zeros.
-    if (src.shape_of(kLogitsBias)) {
-        take(kLogitsBias, {1, cfg.decoder_vocab_size});
-    } else {
-        ws.entries_[kLogitsBias] = {std::make_shared<const Tensor>(Shape{1, cfg.decoder_vocab_size}), kLogitsBias};
-    }
-
+    const bool has_logits_bias = src.shape_of(kLogitsBias) != nullptr;
+    if (has_logits_bias) want(kLogitsBias, {1, cfg.decoder_vocab_size});
     // Stored sinusoidal tables (model.{encoder,decoder}.embed_positions.weight) and any other extra tensor are
     // ignored: tolk computes the positions.
-    for (const auto& [name, shape] : layer_tensors(cfg)) take(name, shape);
+    for (const auto& [name, shape] : layer_tensors(cfg)) want(name, shape);
+
+    WeightStore ws;
+    for (const Wanted& w : wanted) {
+        auto tensor = std::make_shared<const Tensor>(src.load(w.name));
+        check_finite(*tensor, src.name, w.name);
+        ws.entries_[w.name] = {tensor, w.name};
+        for (const char* alias : w.aliases) ws.entries_[alias] = {tensor, w.name};
+    }
+    if (cfg.tie_word_embeddings) ws.entries_[kLmHead] = ws.entries_.at(kDecoderEmbed);
+    if (!has_logits_bias)
+        ws.entries_[kLogitsBias] = {std::make_shared<const Tensor>(Shape{1, cfg.decoder_vocab_size}), kLogitsBias};
     return ws;
 }
 
 WeightStore WeightStore::load(const std::filesystem::path& dir, const ModelConfig& cfg) {
     const std::filesystem::path path = dir / "model.safetensors";
-    TOLK_CHECK(std::filesystem::is_regular_file(path), path.string(),
-               ": not found (tolk reads the safetensors format only)");
+    TOLK_CHECK(entry_exists(path), path.string(), ": not found (tolk reads the safetensors format only)");
     const SafeTensorsFile file(path);
     Source src{path.string(),
                [&](const std::string& name) { return file.contains(name) ? &file.info(name).shape : nullptr; },

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "model/json_file.h"
 
 namespace tolk {
 
@@ -30,8 +31,18 @@ std::string_view format_name(Format format) {
 InputRecord parse_jsonl_record(std::string_view line, size_t line_number) {
     InputRecord record;
     record.id_json = std::to_string(line_number);
-    const auto json = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (json.is_discarded() || !json.is_object()) {
+    nlohmann::json json;
+    try {
+        // Bounded depth: an id nested 100,000 deep would otherwise overflow the stack when it is written back.
+        json = parse_json(line, "JSON");
+    } catch (const Error& e) {
+        const std::string what = e.what();
+        record.problem = what.find("nested deeper") == std::string::npos
+                             ? "not a JSON object"
+                             : "not a JSON object (nested deeper than " + std::to_string(kMaxJsonDepth) + " levels)";
+        return record;
+    }
+    if (!json.is_object()) {
         record.problem = "not a JSON object";
         return record;
     }

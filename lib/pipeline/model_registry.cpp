@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "model/json_file.h"
 
 namespace tolk {
 
@@ -57,9 +59,14 @@ ModelEntry read_model_entry(const fs::path& dir) {
     ModelEntry entry;
     entry.dir = dir;
     entry.name = dir.filename().string();
-    std::ifstream in(dir / "tokenizer_config.json");
-    if (in) {
-        const auto json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    // Bounded like every model file (regular file, size, depth); an unreadable one only loses the language pair.
+    nlohmann::json json;
+    try {
+        if (entry_exists(dir / "tokenizer_config.json")) json = read_json_file(dir / "tokenizer_config.json");
+    } catch (const Error&) {
+        json = nullptr;
+    }
+    {
         if (json.is_object()) {
             if (auto it = json.find("source_lang"); it != json.end() && it->is_string()) entry.source_lang = *it;
             if (auto it = json.find("target_lang"); it != json.end() && it->is_string()) entry.target_lang = *it;

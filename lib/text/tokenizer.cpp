@@ -16,9 +16,11 @@ namespace {
 const std::string kSpaceSymbol = "\xe2\x96\x81";  // U+2581, SentencePiece's word-boundary marker
 
 std::unique_ptr<sentencepiece::SentencePieceProcessor> load_spm(const std::filesystem::path& path) {
-    TOLK_CHECK(std::filesystem::is_regular_file(path), path.string(), ": not found");
+    TOLK_CHECK(entry_exists(path), path.string(), ": not found");
+    // Read here (regular file, size limit) rather than by SentencePiece, which would block on a FIFO.
+    const std::string proto = read_regular_file(path, kMaxSpmBytes);
     auto spm = std::make_unique<sentencepiece::SentencePieceProcessor>();
-    const auto status = spm->Load(path.string());
+    const auto status = spm->LoadFromSerializedProto(proto);
     TOLK_CHECK(status.ok(), path.string(), ": cannot load the SentencePiece model: ", status.ToString());
     return spm;
 }
@@ -120,21 +122,29 @@ Tokenizer Tokenizer::load(const std::filesystem::path& dir, const ModelConfig& c
 
     impl->special_tokens = {"</s>", "<unk>", "<pad>"};
     const std::filesystem::path tok_path = dir / "tokenizer_config.json";
-    if (std::filesystem::is_regular_file(tok_path)) {
-        const nlohmann::json tok = read_json_file(tok_path);
-        if (tok.is_object()) {
-            // PreTrainedTokenizer defaults clean_up_tokenization_spaces to true; a config may turn it off.
-            if (auto it = tok.find("clean_up_tokenization_spaces"); it != tok.end() && it->is_boolean())
-                impl->clean_up = it->get<bool>();
-            for (const char* key : {"eos_token", "unk_token", "pad_token"})
-                if (auto it = tok.find(key); it != tok.end())
-                    if (auto content = token_content(*it)) impl->special_tokens.insert(*content);
-            if (auto it = tok.find("additional_special_tokens"); it != tok.end() && it->is_array())
-                for (const auto& t : *it)
-                    if (auto content = token_content(t)) impl->special_tokens.insert(*content);
-        }
+    if (entry_exists(tok_path)) {
+        const TokenizerConfigFlags flags =
+            parse_tokenizer_config(read_regular_file(tok_path, kMaxConfigJsonBytes), tok_path.string());
+        impl->clean_up = flags.clean_up;
+        impl->special_tokens.insert(flags.special_tokens.begin(), flags.special_tokens.end());
     }
     return Tokenizer(std::move(impl));
+}
+
+TokenizerConfigFlags parse_tokenizer_config(std::string_view json_text, const std::string& file) {
+    TokenizerConfigFlags flags;
+    const nlohmann::json tok = parse_json(json_text, file);
+    if (!tok.is_object()) return flags;
+    // PreTrainedTokenizer defaults clean_up_tokenization_spaces to true; a config may turn it off.
+    if (auto it = tok.find("clean_up_tokenization_spaces"); it != tok.end() && it->is_boolean())
+        flags.clean_up = it->get<bool>();
+    for (const char* key : {"eos_token", "unk_token", "pad_token"})
+        if (auto it = tok.find(key); it != tok.end())
+            if (auto content = token_content(*it)) flags.special_tokens.push_back(*content);
+    if (auto it = tok.find("additional_special_tokens"); it != tok.end() && it->is_array())
+        for (const auto& t : *it)
+            if (auto content = token_content(t)) flags.special_tokens.push_back(*content);
+    return flags;
 }
 
 std::vector<std::string> Tokenizer::encode_pieces(std::string_view text) const {

@@ -42,6 +42,14 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// What tokenizer_config.json adds to decoding: more special tokens to drop, and clean_up_tokenization_spaces.
+// Throws tolk::Error naming `file` on invalid or too deeply nested JSON; unknown or mistyped keys are ignored.
+struct TokenizerConfigFlags {
+    std::vector<std::string> special_tokens;
+    bool clean_up = true;
+};
+TokenizerConfigFlags parse_tokenizer_config(std::string_view json_text, const std::string& file);
+
 // transformers' clean_up_tokenization: removes the space before punctuation and English contractions.
 std::string clean_up_tokenization(std::string text);
 
