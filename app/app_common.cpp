@@ -48,7 +48,23 @@ fs::path check_model_dir(const std::string& given, const std::string& what) {
 }  // namespace
 
 fs::path resolve_model_dir(const ModelChoice& choice) {
-    if (!choice.model.empty()) return check_model_dir(choice.model, "-m ");
+    if (!choice.model.empty()) {
+        // --from/--to with -m: a check that the model translates that pair, never silently ignored.
+        const fs::path dir = check_model_dir(choice.model, "-m ");
+        if (!choice.from.empty() || !choice.to.empty()) {
+            const ModelEntry entry = read_model_entry(dir);
+            const auto mismatch = [&](const std::string& want, const std::string& have, const char* option) {
+                if (want.empty() || want == have) return;
+                throw UsageError(std::string(option) + " " + want + ": the model " + choice.model + " translates " +
+                                 (entry.source_lang.empty() ? "?" : entry.source_lang) + "->" +
+                                 (entry.target_lang.empty() ? "?" : entry.target_lang) +
+                                 (have.empty() ? " (its languages are unknown)" : ""));
+            };
+            mismatch(choice.from, entry.source_lang, "--from");
+            mismatch(choice.to, entry.target_lang, "--to");
+        }
+        return dir;
+    }
     const auto search_dirs = model_search_dirs(executable_dir());
     if (!choice.from.empty() || !choice.to.empty()) {
         const auto models = find_models(search_dirs);

@@ -1,5 +1,8 @@
 // tolk's main(): the subcommands (translate, info, models, eval), `tolk "text"` as shorthand for translate, and
 // the mapping of every failure to one line on stderr and a documented exit code.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -28,9 +31,23 @@ std::vector<std::string> with_default_command(int argc, char** argv) {
     return args;
 }
 
+// Started with stdin, stdout or stderr closed (`2>&-`), the next file tolk opens would get that number, and
+// warnings or translations would land in an output file. Holding /dev/null there keeps fds 0-2 what they mean.
+void reserve_standard_fds() {
+    for (int fd = 0; fd < 3; ++fd) {
+        if (::fcntl(fd, F_GETFD) != -1) continue;
+        const int null_fd = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (null_fd >= 0 && null_fd != fd) {
+            ::dup2(null_fd, fd);
+            ::close(null_fd);
+        }
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    reserve_standard_fds();
     std::ios::sync_with_stdio(false);
     CLI::App app{"tolk: offline neural machine translation with Hugging Face MarianMT (OPUS-MT) models"};
     app.name("tolk");
