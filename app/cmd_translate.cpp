@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "pipeline/interrupt.h"
 #include "pipeline/marian_engine.h"
 #include "pipeline/model_registry.h"
+#include "pipeline/resume_state.h"
 
 namespace tolk {
 
@@ -45,7 +47,21 @@ struct TranslateOptions {
     bool quiet = false;
     bool summary = false;
     bool beam_given = false;
+    bool resume = false;    // --resume: checkpoint -o FILE and continue an interrupted run of the same job
+    std::string shard;      // --shard K/N
+    int window = 0;         // --window: lines sorted and batched together (0: automatic)
+    int cache_mb = 64;      // --cache-mb: memory for translations of repeated sentences
+    bool no_cache = false;  // --no-cache
 };
+
+// The single input file of a --resume or --shard job: exactly one -i FILE, not stdin, and no TEXT arguments.
+void check_single_input(const TranslateOptions& o, const std::string& option) {
+    if (!o.texts.empty()) throw UsageError(option + " works on an input file (-i FILE), not on TEXT arguments");
+    if (o.inputs.size() != 1 || o.inputs[0] == "-")
+        throw UsageError(option + " needs exactly one input file (-i FILE); stdin cannot be " +
+                         (option == "--resume" ? "resumed" : "split into shards"));
+    if (!o.output_dir.empty()) throw UsageError(option + " writes one output: use -o FILE, not --output-dir");
+}
 
 void check_positive(int value, const char* option, bool zero_ok = false) {
     if (value < 0 || (value == 0 && !zero_ok))
@@ -95,6 +111,21 @@ int run_translate(const TranslateOptions& o) {
     if (o.tokens && output_options.format != Format::jsonl) throw UsageError("--tokens needs --format jsonl");
     if (o.input_format != "auto") parse_format(o.input_format, "--input-format");
     if (o.input_format == "tsv") throw UsageError("--input-format: expected text or jsonl, got tsv");
+    check_positive(o.window, "--window", true);
+    check_positive(o.cache_mb, "--cache-mb", true);
+    if (o.resume) {
+        check_single_input(o, "--resume");
+        if (o.output.empty() || o.output == "-") throw UsageError("--resume needs an output file (-o FILE)");
+    }
+    std::optional<Shard> shard;
+    if (!o.shard.empty()) {
+        check_single_input(o, "--shard");
+        try {
+            shard = parse_shard(o.shard);
+        } catch (const Error& e) {
+            throw UsageError(e.what());
+        }
+    }
 
     // Ctrl-C from here on stops the run cleanly (temporary output files removed) instead of killing it.
     install_interrupt_handler();
@@ -132,6 +163,8 @@ int run_translate(const TranslateOptions& o) {
     if (!o.output.empty() && !o.output_dir.empty()) throw UsageError("give -o/--output or --output-dir, not both");
     if (!o.output.empty() && o.output != "-") {
         if (same_as_input(o.output)) throw UsageError("-o " + o.output + ": is also an input file");
+    }
+    if (!o.output.empty() && o.output != "-" && !o.resume) {  // --resume: a ResumableOutput, once the model is known
         try {
             single_output = std::make_unique<AtomicFile>(o.output);
         } catch (const Error& e) {
@@ -166,6 +199,43 @@ int run_translate(const TranslateOptions& o) {
         throw UsageError("--nbest " + std::to_string(o.nbest) + " is larger than the beam size " +
                          std::to_string(engine->settings().beam_size) + " (raise --beam)");
 
+    // 4b. A shard or a resumable job: the input's lines (and identity), this job's range, the checkpoint.
+    int64_t job_begin = 0, job_lines = -1;  // input lines [job_begin, job_begin + job_lines); -1: all
+    std::unique_ptr<ResumableOutput> resumable;
+    if (shard || o.resume) {
+        FileScan scan;
+        try {
+            scan = scan_file(input_paths[0]);
+        } catch (const Error& e) {
+            throw UsageError(std::string("-i ") + e.what());
+        }
+        job_begin = shard ? shard->begin(scan.lines) : 0;
+        job_lines = (shard ? shard->end(scan.lines) : scan.lines) - job_begin;
+        if (o.resume) {
+            // Everything that changes the output bytes; batching, workers, threads and the cache do not.
+            const nlohmann::json job = {
+                {"input", {{"path", fs::absolute(input_paths[0]).lexically_normal().string()},
+                           {"size", scan.size},
+                           {"hash", hash_hex(scan.hash)}}},
+                {"model", model_identity(model_dir)},
+                {"options",
+                 {{"--beam", engine->settings().beam_size},
+                  {"--max-new-tokens", engine->settings().max_new_tokens},
+                  {"--nbest", o.nbest},
+                  {"--scores", o.scores},
+                  {"--tokens", o.tokens},
+                  {"--format", o.format},
+                  {"--input-format", std::string(format_name(input_format_for(o, input_paths[0])))},
+                  {"--no-split", o.no_split},
+                  {"--shard", shard ? o.shard : "none"}}}};
+            try {
+                resumable = std::make_unique<ResumableOutput>(o.output, job);
+            } catch (const Error& e) {
+                throw UsageError(std::string("--resume: -o ") + e.what());
+            }
+        }
+    }
+
     // 5. Translate. From here on a failure is not the user's: exit 1 (temporary outputs are removed).
     try {
         TranslatorOptions translator_options;
@@ -173,6 +243,7 @@ int run_translate(const TranslateOptions& o) {
         translator_options.workers = workers;
         translator_options.threads = threads;
         translator_options.split_sentences = !o.no_split;
+        translator_options.cache_bytes = o.no_cache ? 0 : static_cast<size_t>(o.cache_mb) << 20;
         translator_options.source_language =
             engine->config().source_lang.empty() ? "en" : engine->config().source_lang;
         Translator translator(*engine, translator_options);
@@ -182,7 +253,10 @@ int run_translate(const TranslateOptions& o) {
         progress_options.live = corpus && stderr_tty && !o.quiet;
         progress_options.summary = !o.quiet && ((corpus && stderr_tty) || o.summary);
         Progress progress(progress_options);
-        if (progress_options.live) {
+        if (job_lines >= 0) {
+            progress.set_total_lines(job_lines);  // a shard counts its own lines; a resumed job all of them
+            if (shard) progress.set_label("shard " + o.shard);
+        } else if (progress_options.live) {
             int64_t total = 0;
             bool known = true;
             for (const auto& r : readers) {
@@ -195,11 +269,19 @@ int run_translate(const TranslateOptions& o) {
         if (interactive && stderr_tty && !o.quiet)
             std::fprintf(stderr, "tolk: %s ready; type a line and press Enter (Ctrl-D ends)\n",
                          model_dir.filename().string().c_str());
-        progress.start(translator.stats());
+        const int64_t lines_before = resumable ? resumable->lines_done() : 0;
+        progress.start(translator.stats(), lines_before);
 
         StreamOptions stream_options;
         stream_options.output = output_options;
         stream_options.unbuffered = o.unbuffered || interactive;
+        stream_options.window_lines = static_cast<size_t>(o.window);
+        if (job_lines >= 0) {
+            stream_options.skip_lines = job_begin + lines_before;
+            stream_options.max_lines = job_lines - lines_before;
+        }
+        if (resumable)
+            stream_options.on_written = [&](int64_t written) { resumable->checkpoint(lines_before + written); };
         std::ostream& stdout_stream = std::cout;
         StreamTotals totals;
         if (!o.texts.empty()) {
@@ -218,10 +300,12 @@ int run_translate(const TranslateOptions& o) {
                         return kExitUsage;
                     }
                 }
-                std::ostream& out = per_file ? per_file->stream() : single_output ? single_output->stream()
-                                                                                  : stdout_stream;
-                const StreamTotals t =
-                    translate_stream(translator, *readers[i], out, stream_options, progress, totals.lines_written);
+                std::ostream& out = per_file       ? per_file->stream()
+                                    : resumable     ? resumable->stream()
+                                    : single_output ? single_output->stream()
+                                                    : stdout_stream;
+                const StreamTotals t = translate_stream(translator, *readers[i], out, stream_options, progress,
+                                                        lines_before + totals.lines_written);
                 totals.lines_read += t.lines_read;
                 totals.lines_written += t.lines_written;
                 totals.interrupted = t.interrupted;
@@ -229,7 +313,14 @@ int run_translate(const TranslateOptions& o) {
             }
         }
         stdout_stream.flush();
-        progress.finish(translator.stats(), totals.lines_written);
+        progress.finish(translator.stats(), lines_before + totals.lines_written);
+        if ((totals.interrupted || interrupted()) && resumable) {
+            std::fprintf(stderr, "tolk: interrupted after %lld of %lld lines; progress is kept in %s, run the same "
+                                 "command with --resume to continue\n",
+                         static_cast<long long>(lines_before + totals.lines_written),
+                         static_cast<long long>(job_lines), resumable->partial_path().string().c_str());
+            return kExitInterrupted;
+        }
         if (totals.interrupted || interrupted()) {
             std::fprintf(stderr, "tolk: interrupted after %lld complete lines%s\n",
                          static_cast<long long>(totals.lines_written),
@@ -237,6 +328,7 @@ int run_translate(const TranslateOptions& o) {
             return kExitInterrupted;
         }
         if (single_output) single_output->commit();
+        if (resumable) resumable->commit();
         if (!stdout_stream) {
             print_error("cannot write to stdout");
             return kExitInternal;
@@ -296,6 +388,22 @@ std::function<int()> add_translate_command(CLI::App& app) {
                   "Translate and flush each line as it arrives (automatic when stdin is a terminal)");
     cmd->add_flag("-q,--quiet", o->quiet, "No progress line and no summary (warnings still show)");
     cmd->add_flag("--summary", o->summary, "Print the end summary even when stderr is not a terminal");
+    cmd->add_flag("--resume", o->resume,
+                  "With -i FILE -o FILE: save progress after each window and continue an interrupted run of the same "
+                  "command (progress in .FILE.tolk-partial and .FILE.tolk-resume next to the output)");
+    cmd->add_option("--shard", o->shard,
+                    "Translate only part K of N of the input file (contiguous, by line count; the outputs of 1..N "
+                    "concatenated are the whole output)")
+        ->type_name("K/N");
+    cmd->add_option("--window", o->window,
+                    "Lines read, sorted and batched together (default: 16 batches per worker); with --resume, "
+                    "progress is saved after each window")
+        ->type_name("N");
+    cmd->add_option("--cache-mb", o->cache_mb,
+                    "Memory for translations of repeated sentences, each distinct sentence translated once")
+        ->type_name("MB")
+        ->capture_default_str();
+    cmd->add_flag("--no-cache", o->no_cache, "Translate every occurrence of a repeated sentence (same output)");
     cmd->footer(
         "Examples:\n"
         "  tolk \"The weather is nice today.\"         translate arguments, one output line each\n"
@@ -307,6 +415,8 @@ std::function<int()> add_translate_command(CLI::App& app) {
         "  tolk --nbest 3 \"How are you?\"             alternatives: N ||| translation ||| score\n"
         "  tolk --from en --to de -i notes.txt       pick the model by language pair\n"
         "  producer | tolk --unbuffered | consumer   answer each line as soon as it arrives\n"
+        "  tolk -i big.en -o big.de --resume         rerun the same command after an interruption to continue\n"
+        "  tolk -i big.en -o big.de.2 --shard 2/4    the 2nd of 4 parts; cat big.de.{1..4} > big.de\n"
         "Lines with several sentences are split (ICU) and rejoined; empty lines stay empty; invalid UTF-8 is\n"
         "replaced by U+FFFD with a warning. Progress and summary go to stderr, only when it is a terminal.\n"
         "Exit codes: 0 ok, 1 internal error, 2 usage error (bad option, missing input, unwritable output,\n"
