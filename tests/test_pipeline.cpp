@@ -686,6 +686,9 @@ TEST_CASE("ResumableOutput: checkpoints survive, a reopened job continues, anoth
     CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "one\ntwo\nthree\n");
     CHECK(std::distance(fs::directory_iterator(tmp.path), fs::directory_iterator()) == 1);
 
+    if (fs::exists("/dev/null"))
+        testing::check_error([&] { ResumableOutput null_output("/dev/null", job); }, {"not a regular file"});
+
     write_file(tmp.path / "a.txt", "x\ny\nlast");
     write_file(tmp.path / "b.txt", "x\ny\nlasT");
     const FileScan a = scan_file(tmp.path / "a.txt");

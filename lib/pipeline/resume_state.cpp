@@ -232,6 +232,9 @@ ResumableOutput::ResumableOutput(fs::path path, nlohmann::json job)
       stream_(nullptr) {
     std::error_code ec;
     TOLK_CHECK(!fs::is_directory(path_, ec), path_.string(), ": cannot write output: it is a directory");
+    // The output is renamed into place at the end: a device, FIFO or socket there would be replaced, not written.
+    TOLK_CHECK(!fs::exists(path_, ec) || fs::is_regular_file(path_, ec), path_.string(),
+               ": --resume writes a regular file and renames it into place; this path is not a regular file");
     const std::string state_name = state_path_.filename().string();
     const std::string partial_name = partial_path_.filename().string();
     const std::string start_over = "; rerun with the same input, model and options, or remove " + state_name +
