@@ -74,9 +74,12 @@ private:
 }  // namespace
 
 Vocab Vocab::load(const std::filesystem::path& path) {
+    TOLK_CHECK(entry_exists(path), path.string(), ": not found");
+    return parse(read_regular_file(path, kMaxVocabJsonBytes), path);
+}
+
+Vocab Vocab::parse(std::string_view text, const std::filesystem::path& path) {
     const std::string file = path.string();
-    TOLK_CHECK(entry_exists(path), file, ": not found");
-    const std::string text = read_regular_file(path, kMaxVocabJsonBytes);
     VocabSax sax(file);
     try {
         nlohmann::json::sax_parse(text.begin(), text.end(), &sax, nlohmann::detail::input_format_t::json,

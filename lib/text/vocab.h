@@ -16,6 +16,8 @@ public:
     // Reads a JSON object of piece -> non-negative integer id. Throws naming the file on invalid JSON, a
     // non-integer id, or a missing </s>, <unk> or <pad> entry.
     static Vocab load(const std::filesystem::path& path);
+    // The same on the file's content; `path` names it in errors (the fuzzer calls this).
+    static Vocab parse(std::string_view json_text, const std::filesystem::path& path);
 
     std::optional<int32_t> find(std::string_view piece) const;
     // The piece of an id; nullptr when no entry has that id. With duplicate ids the last entry in the file wins,
