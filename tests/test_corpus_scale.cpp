@@ -201,7 +201,7 @@ TEST_CASE("--resume after SIGINT and SIGTERM; the summary says where it resumed"
         auto argv = tolk_argv({"--window", "8", "--scores", "-i", in.string(), "-o", out.string(), "--resume"});
         const pid_t pid = spawn(argv, dir / "sig.log");
         // Wait until some progress is saved, then signal.
-        for (int i = 0; i < 400 && lines_done(dir / ".out.jsonl.tolk-resume") < 16; ++i)
+        for (int i = 0; i < 2000 && lines_done(dir / ".out.jsonl.tolk-resume") < 16; ++i)  // at most 10 s
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         ::kill(pid, sig);
         const int rc = wait_for(pid);
@@ -229,7 +229,7 @@ TEST_CASE("--resume refuses a changed input, model or output option, with exit 2
     // An interrupted job: the state of a job that stopped after its first window.
     auto argv = tolk_argv({"--window", "4", "-i", in.string(), "-o", out.string(), "--resume"});
     const pid_t pid = spawn(argv, dir / "log");
-    for (int i = 0; i < 400 && lines_done(dir / ".out.txt.tolk-resume") < 4; ++i)
+    for (int i = 0; i < 5000 && lines_done(dir / ".out.txt.tolk-resume") < 4; ++i)  // at most 10 s
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     ::kill(pid, SIGKILL);
     wait_for(pid);
