@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "app_common.h"
+#include "model/config.h"
 #include "pipeline/corpus.h"
 #include "pipeline/file_io.h"
 #include "pipeline/interrupt.h"
@@ -63,6 +64,18 @@ void check_single_input(const TranslateOptions& o, const std::string& option) {
     if (!o.output_dir.empty()) throw UsageError(option + " writes one output: use -o FILE, not --output-dir");
 }
 
+// Limits of the options that size allocations or threads, far above useful values.
+constexpr int kMaxThreads = 1024;      // oneDNN threads per worker
+constexpr int kMaxWorkers = 1024;      // worker threads, each with its own session
+constexpr int kMaxBatchTokens = 1 << 20;
+constexpr int kMaxBatchSize = 1 << 16;
+
+void check_at_most(int value, const char* option, int limit) {
+    if (value > limit)
+        throw UsageError(std::string(option) + ": " + std::to_string(value) + " is larger than the limit of " +
+                         std::to_string(limit));
+}
+
 void check_positive(int value, const char* option, bool zero_ok = false) {
     if (value < 0 || (value == 0 && !zero_ok))
         throw UsageError(std::string(option) + ": expected a " + (zero_ok ? "non-negative" : "positive") +
@@ -97,6 +110,13 @@ int run_translate(const TranslateOptions& o) {
     check_positive(o.workers, "--workers", true);
     check_positive(o.max_batch_tokens, "--max-batch-tokens");
     check_positive(o.batch_size, "--batch-size");
+    // Upper bounds, before anything is allocated (a beam of 2^31-1 or 100,000 workers must not be tried).
+    check_at_most(o.beam, "--beam", kMaxBeam);
+    check_at_most(o.nbest, "--nbest", kMaxBeam);
+    check_at_most(o.threads, "--threads", kMaxThreads);
+    check_at_most(o.workers, "--workers", kMaxWorkers);
+    check_at_most(o.max_batch_tokens, "--max-batch-tokens", kMaxBatchTokens);
+    check_at_most(o.batch_size, "--batch-size", kMaxBatchSize);
     if (o.beam > 0 && o.nbest > o.beam)
         throw UsageError("--nbest " + std::to_string(o.nbest) + " is larger than --beam " + std::to_string(o.beam));
     if (!o.texts.empty() && !o.inputs.empty())
@@ -140,7 +160,14 @@ int run_translate(const TranslateOptions& o) {
             try {
                 readers.push_back(std::make_unique<LineReader>(path));
             } catch (const Error& e) {
-                throw UsageError(std::string("-i ") + e.what());
+                // `tolk -i a.txt "Hello."`: -i takes every following argument as a file.
+                std::error_code missing_ec;
+                const bool missing = path != "-" && !fs::exists(fs::symlink_status(path, missing_ec));
+                throw UsageError(std::string("-i ") + e.what() +
+                                 (missing && &path != &input_paths.front()
+                                      ? " (-i takes every following argument as an input file; TEXT arguments "
+                                        "cannot be combined with -i)"
+                                      : ""));
             }
             if (!o.output_dir.empty()) {
                 if (path == "-") throw UsageError("--output-dir: stdin ('-') has no file name to write to");
@@ -253,6 +280,7 @@ int run_translate(const TranslateOptions& o) {
         progress_options.live = corpus && stderr_tty && !o.quiet;
         progress_options.summary = !o.quiet && ((corpus && stderr_tty) || o.summary);
         Progress progress(progress_options);
+        for (const auto& r : readers) r->set_warning_handler([&progress](const std::string& m) { progress.warn(m); });
         if (job_lines >= 0) {
             progress.set_total_lines(job_lines);  // a shard counts its own lines; a resumed job all of them
             if (shard) progress.set_label("shard " + o.shard);
