@@ -39,7 +39,10 @@ public:
         return true;
     }
     bool number_integer(int64_t v) { return id(v); }
-    bool number_unsigned(uint64_t v) { return id(v > static_cast<uint64_t>(kMaxId) ? kMaxId : static_cast<int64_t>(v)); }
+    bool number_unsigned(uint64_t v) {
+        TOLK_CHECK(v < static_cast<uint64_t>(kMaxId), file_, ": id of piece '", key_, "' is out of range: ", v);
+        return id(static_cast<int64_t>(v));
+    }
     bool number_float(double, const std::string& text) { return bad(text); }
     bool null() { return bad("null"); }
     bool boolean(bool v) { return bad(v ? "true" : "false"); }
