@@ -51,8 +51,9 @@ public:
     bool start_array(std::size_t) { return bad("an array"); }
     bool end_array() { return true; }
     bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
-        TOLK_FAIL(file_, ": invalid JSON: ", parse_error_text(e),
-                  depth_ > 0 && !key_.empty() ? " (at piece '" + key_.substr(0, 60) + "')" : std::string());
+        std::string where;
+        if (depth_ > 0 && !key_.empty()) where.append(" (at piece '").append(key_, 0, 60).append("')");
+        TOLK_FAIL(file_, ": invalid JSON: ", parse_error_text(e), where);
     }
 
 private:
