@@ -46,7 +46,7 @@ public:
     bool number_float(double, const std::string& text) { return bad(text); }
     bool null() { return bad("null"); }
     bool boolean(bool v) { return bad(v ? "true" : "false"); }
-    bool string(std::string& v) { return bad("\"" + v.substr(0, 40) + "\""); }
+    bool string(std::string& v) { return bad(std::string(1, '"').append(v, 0, 40).append(1, '"')); }
     bool binary(nlohmann::json::binary_t&) { return bad("binary data"); }
     bool start_array(std::size_t) { return bad("an array"); }
     bool end_array() { return true; }
