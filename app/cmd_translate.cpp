@@ -446,7 +446,9 @@ std::function<int()> add_translate_command(CLI::App& app) {
         "  tolk -i big.en -o big.de --resume         rerun the same command after an interruption to continue\n"
         "  tolk -i big.en -o big.de.2 --shard 2/4    the 2nd of 4 parts; cat big.de.{1..4} > big.de\n"
         "Lines with several sentences are split (ICU) and rejoined; empty lines stay empty; invalid UTF-8 is\n"
-        "replaced by U+FFFD with a warning. Progress and summary go to stderr, only when it is a terminal.\n"
+        "replaced by U+FFFD with a warning; a line longer than 1 MiB is cut there, with a warning naming it.\n"
+        "Progress and summary go to stderr, only when it is a terminal. -o onto a device or FIFO writes\n"
+        "through it, onto a symlink replaces the file it points to (mode and owner kept), never the link.\n"
         "Exit codes: 0 ok, 1 internal error, 2 usage error (bad option, missing input, unwritable output,\n"
         "bad model directory), 130 interrupted (Ctrl-C: complete lines flushed, no partial -o file left).");
     return [cmd, o] {

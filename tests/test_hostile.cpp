@@ -325,6 +325,8 @@ TEST_CASE("AtomicFile: symlinks, devices, FIFOs, directories, kept mode") {
     // An existing file keeps its mode (and owner).
     write_file(d / "kept.txt", "old\n");
     ::chmod((d / "kept.txt").c_str(), 0640);
+    const bool root = ::geteuid() == 0;
+    if (root) REQUIRE(::chown((d / "kept.txt").c_str(), 65534, 65534) == 0);
     {
         AtomicFile f(d / "kept.txt");
         f.stream() << "new\n";
@@ -334,6 +336,10 @@ TEST_CASE("AtomicFile: symlinks, devices, FIFOs, directories, kept mode") {
     struct stat st {};
     ::stat((d / "kept.txt").c_str(), &st);
     CHECK((st.st_mode & 07777) == 0640);
+    if (root) {
+        CHECK(st.st_uid == 65534);
+        CHECK(st.st_gid == 65534);
+    }
 
     // A symlink: the target gets the content, the link stays a link.
     fs::create_directory(d / "real");
@@ -422,6 +428,11 @@ TEST_CASE("cli: hostile options and inputs give one clear error line, exit 2, or
     const TempDir tmp("tolk_test_hostile_cli");
     const fs::path& d = tmp.path;
     const std::string m = "-m " + quote(kJoint.string()) + " --max-new-tokens 4";
+
+    // Options that only cap a loop are clamped to what the model allows, not errors.
+    const RunResult capped = run_shell("TOLK -m " + quote(kJoint.string()) + " --max-new-tokens 2147483647 --beam 1 Hello.", d);
+    CHECK(capped.rc == 0);
+    CHECK(count_lines(capped.out) == 1);
 
     for (const std::string bad : {"--beam 100000", "--beam 2147483647", "--workers 100000", "--threads 100000",
                                   "--nbest 100000", "--batch-size 2147483647"}) {
