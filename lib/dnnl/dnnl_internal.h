@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/error.h"
 #include "dnnl/context.h"
@@ -47,7 +48,14 @@ struct BoundPrimitive {
 };
 
 // Fixed ids of the stateless ops in OpKey::op; Linear and LayerNorm instances take ids above these.
-enum : uint64_t { op_attention_scores = 1, op_attention_context = 2, op_softmax = 3, op_first_instance = 16 };
+enum : uint64_t {
+    op_attention_scores = 1,
+    op_attention_context = 2,
+    op_softmax = 3,
+    op_linear = 4,
+    op_activation = 5,
+    op_first_instance = 16
+};
 uint64_t next_instance_id();
 
 // Creates a primitive descriptor, rethrowing oneDNN's failure as tolk::Error naming the op, dims and dtypes.
@@ -76,6 +84,25 @@ struct DnnlContext::Impl {
     }
     dnnl_detail::BoundPrimitive& insert(const dnnl_detail::OpKey& key, dnnl_detail::BoundPrimitive bound);
     void execute(dnnl_detail::BoundPrimitive& bound);
+
+    // Scratch for the low-precision matmuls' converted inputs and int8 partial results: each grows to the
+    // largest call and is reused, so steady-state decoding allocates nothing.
+    std::vector<int8_t> s8;
+    std::vector<uint16_t> bf16;
+    std::vector<float> in, out;
+    std::vector<float> row_scales;
+    int8_t* scratch_s8(int64_t n) { return grow(s8, n); }
+    uint16_t* scratch_bf16(int64_t n) { return grow(bf16, n); }
+    float* scratch_in(int64_t n) { return grow(in, n); }
+    float* scratch_out(int64_t n) { return grow(out, n); }
+    float* scratch_row_scales(int64_t n) { return grow(row_scales, n); }
+
+private:
+    template <typename T>
+    static T* grow(std::vector<T>& v, int64_t n) {
+        if (v.size() < static_cast<std::size_t>(n)) v.resize(static_cast<std::size_t>(n));
+        return v.data();
+    }
 };
 
 }  // namespace tolk

@@ -7,7 +7,7 @@
 namespace tolk {
 
 MultiHeadAttention::MultiHeadAttention(const WeightStore& weights, const std::string& prefix, int64_t model_dim,
-                                       int64_t heads)
+                                       int64_t heads, MatmulType type)
     : d_model(model_dim), n_heads(heads) {
     TOLK_CHECK(n_heads > 0 && d_model % n_heads == 0, prefix, ": d_model ", d_model, " is not divisible by ",
                n_heads, " heads");
@@ -20,10 +20,10 @@ MultiHeadAttention::MultiHeadAttention(const WeightStore& weights, const std::st
     Tensor q_bias = weights.get(prefix + ".q_proj.bias").clone();      // [d_model]
     for (int64_t i = 0; i < q_weight.numel(); ++i) q_weight.f32()[i] *= scale;
     for (int64_t i = 0; i < q_bias.numel(); ++i) q_bias.f32()[i] *= scale;
-    q_proj = Linear(q_weight, &q_bias, Activation::none, prefix + ".q_proj");
+    q_proj = Linear(q_weight, &q_bias, Activation::none, prefix + ".q_proj", type);
     const auto load = [&](const char* name) {
         const std::string p = prefix + "." + name;
-        return Linear(weights.get(p + ".weight"), &weights.get(p + ".bias"), Activation::none, p);
+        return Linear(weights.get(p + ".weight"), &weights.get(p + ".bias"), Activation::none, p, type);
     };
     k_proj = load("k_proj");
     v_proj = load("v_proj");

@@ -9,7 +9,12 @@
 
 namespace tolk {
 
-MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights) : config_(config) {
+MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights, ComputeType compute)
+    : config_(config), compute_(compute) {
+    std::string unsupported;
+    TOLK_CHECK(compute_type_supported(compute, &unsupported), "compute type ", compute_type_name(compute), ": ",
+               unsupported);
+    const MatmulType projections = projection_matmul_type(compute);
     TOLK_CHECK(config.d_model > 0 && config.max_position_embeddings > 0, config.dir.string(),
                ": d_model and max_position_embeddings must be positive");
     // Positions are not stored in Marian checkpoints: both stacks use the same fixed table.
@@ -30,18 +35,31 @@ MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights) 
     decoder_embed_ = Embeddings(decoder_table, positions, scale, decoder_name);
 
     encoder_layers_.reserve(static_cast<std::size_t>(config.encoder_layers));
-    for (int i = 0; i < config.encoder_layers; ++i) encoder_layers_.emplace_back(weights, config, i);
+    for (int i = 0; i < config.encoder_layers; ++i) encoder_layers_.emplace_back(weights, config, i, projections);
     decoder_layers_.reserve(static_cast<std::size_t>(config.decoder_layers));
-    for (int i = 0; i < config.decoder_layers; ++i) decoder_layers_.emplace_back(weights, config, i);
+    for (int i = 0; i < config.decoder_layers; ++i) decoder_layers_.emplace_back(weights, config, i, projections);
 
     // Marian always adds final_logits_bias (zeros in most checkpoints, but not all).
-    lm_head_ = Linear(weights.get("lm_head.weight"), &weights.get("final_logits_bias"), Activation::none, "lm_head");
+    lm_head_ = Linear(weights.get("lm_head.weight"), &weights.get("final_logits_bias"), Activation::none, "lm_head",
+                      vocabulary_matmul_type(compute));
 }
 
-std::unique_ptr<MarianModel> MarianModel::load(const std::filesystem::path& dir) {
+std::unique_ptr<MarianModel> MarianModel::load(const std::filesystem::path& dir, ComputeType compute) {
     const ModelConfig config = load_config(dir);
     const WeightStore weights = WeightStore::load(dir, config);
-    return std::make_unique<MarianModel>(config, weights);
+    return std::make_unique<MarianModel>(config, weights, compute);
+}
+
+std::size_t MarianModel::packed_bytes() const {
+    std::size_t bytes = lm_head_.packed_bytes();
+    const auto attention = [](const MultiHeadAttention& a) {
+        return a.q_proj.packed_bytes() + a.k_proj.packed_bytes() + a.v_proj.packed_bytes() + a.out_proj.packed_bytes();
+    };
+    for (const EncoderLayer& l : encoder_layers_)
+        bytes += attention(l.self_attn) + l.ffn.fc1.packed_bytes() + l.ffn.fc2.packed_bytes();
+    for (const DecoderLayer& l : decoder_layers_)
+        bytes += attention(l.self_attn) + attention(l.encoder_attn) + l.ffn.fc1.packed_bytes() + l.ffn.fc2.packed_bytes();
+    return bytes;
 }
 
 }  // namespace tolk

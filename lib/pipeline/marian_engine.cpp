@@ -64,7 +64,7 @@ std::unique_ptr<MarianEngine> MarianEngine::load(const std::filesystem::path& di
     {
         // The model prepacks its own copies; the f32 weight store is dropped once it is built.
         const WeightStore weights = WeightStore::load(dir, config);
-        model = std::make_unique<MarianModel>(config, weights);
+        model = std::make_unique<MarianModel>(config, weights, options.compute);
     }
     return std::unique_ptr<MarianEngine>(new MarianEngine(std::move(config), std::move(tokenizer),
                                                           std::move(target_vocab), std::move(model),
