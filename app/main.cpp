@@ -1,5 +1,7 @@
 // tolk's main(): the subcommands (translate, info, models, eval), `tolk "text"` as shorthand for translate, and
 // the mapping of every failure to one line on stderr and a documented exit code.
+#include <malloc.h>
+
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -31,6 +33,10 @@ std::vector<std::string> with_default_command(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A fixed threshold: blocks of 128 KiB and more (weights being converted at load, batch buffers) are mapped
+    // on their own and returned to the system when freed. glibc would otherwise raise the threshold after the first
+    // such free and serve later ones from a heap that never shrinks (measured: int8 peak RSS 45 -> 36 MiB).
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     std::ios::sync_with_stdio(false);
     CLI::App app{"tolk: offline neural machine translation with Hugging Face MarianMT (OPUS-MT) models"};
     app.name("tolk");

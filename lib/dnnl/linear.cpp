@@ -294,8 +294,9 @@ void Linear::forward(DnnlContext& ctx, const float* x, float* y, int64_t rows, b
             float* row_scales = impl.scratch_row_scales(rows);
             quantize_rows_s8(x, rows, k, src, row_scales);
             std::memset(src + rows * k, 0, static_cast<std::size_t>((padded - rows) * k));
-            // The integer products (exact in f32 up to 2^24) go to scratch; the epilogue writes y.
-            float* product = impl.scratch_out(padded * n);  // [padded, out_features]
+            // The integer products (exact in f32 up to 2^24) land in y when it has the rows and is not needed for a
+            // residual sum (the epilogue then scales them in place), else in scratch.
+            float* product = accumulate || padded != rows ? impl.scratch_out(padded * n) : y;  // [padded, out]
             bound.set(DNNL_ARG_SRC, src);
             bound.set(DNNL_ARG_DST, product);
             impl.execute(bound);

@@ -25,12 +25,13 @@ MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights, 
                                                : 1.0f;
     const std::string encoder_name = "model.encoder.embed_tokens.weight";
     const std::string decoder_name = "model.decoder.embed_tokens.weight";
-    auto encoder_table = std::make_shared<const Tensor>(weights.get(encoder_name).clone());  // [vocab, d_model]
+    // The tables in the compute precision of the projections (int8 models keep s8 rows).
+    auto encoder_table = std::make_shared<const EmbeddingTable>(weights.load(encoder_name), projections);
     // Tied tables (a joint vocabulary) are kept once.
-    std::shared_ptr<const Tensor> decoder_table =
+    std::shared_ptr<const EmbeddingTable> decoder_table =
         weights.stored_name(encoder_name) == weights.stored_name(decoder_name)
             ? encoder_table
-            : std::make_shared<const Tensor>(weights.get(decoder_name).clone());  // [decoder_vocab, d_model]
+            : std::make_shared<const EmbeddingTable>(weights.load(decoder_name), projections);
     encoder_embed_ = Embeddings(encoder_table, positions, scale, encoder_name);
     decoder_embed_ = Embeddings(decoder_table, positions, scale, decoder_name);
 
@@ -40,13 +41,14 @@ MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights, 
     for (int i = 0; i < config.decoder_layers; ++i) decoder_layers_.emplace_back(weights, config, i, projections);
 
     // Marian always adds final_logits_bias (zeros in most checkpoints, but not all).
-    lm_head_ = Linear(weights.get("lm_head.weight"), &weights.get("final_logits_bias"), Activation::none, "lm_head",
+    const Tensor logits_bias = weights.load("final_logits_bias");  // [1, decoder_vocab_size]
+    lm_head_ = Linear(weights.load("lm_head.weight"), &logits_bias, Activation::none, "lm_head",
                       vocabulary_matmul_type(compute));
 }
 
 std::unique_ptr<MarianModel> MarianModel::load(const std::filesystem::path& dir, ComputeType compute) {
     const ModelConfig config = load_config(dir);
-    const WeightStore weights = WeightStore::load(dir, config);
+    const WeightStore weights = WeightStore::open(dir, config);
     return std::make_unique<MarianModel>(config, weights, compute);
 }
 

@@ -65,7 +65,7 @@ const char* const kLogitsBias = "final_logits_bias";
 struct WeightStore::Source {
     std::string name;                                          // for error messages
     std::function<const Shape*(const std::string&)> shape_of;  // nullptr when absent
-    std::function<Tensor(const std::string&)> load;
+    std::function<Tensor(const std::string&)> load;            // nullptr: record shapes only (open())
 };
 
 std::vector<std::pair<std::string, Shape>> WeightStore::expected_tensors(const ModelConfig& cfg) {
@@ -89,9 +89,9 @@ WeightStore WeightStore::resolve(const Source& src, const ModelConfig& cfg) {
         TOLK_CHECK(have, src.name, ": missing tensor '", name, "' (config expects ", shape_str(want), ")");
         TOLK_CHECK(*have == want, src.name, ": tensor '", name, "' has shape ", shape_str(*have), ", config expects ",
                    shape_str(want));
-        auto tensor = std::make_shared<const Tensor>(src.load(name));
-        ws.entries_[name] = {tensor, name};
-        for (const char* alias : aliases) ws.entries_[alias] = {tensor, name};
+        auto tensor = src.load ? std::make_shared<const Tensor>(src.load(name)) : nullptr;
+        ws.entries_[name] = {tensor, name, want};
+        for (const char* alias : aliases) ws.entries_[alias] = {tensor, name, want};
     };
     const int64_t d = cfg.d_model;
 
@@ -124,7 +124,8 @@ WeightStore WeightStore::resolve(const Source& src, const ModelConfig& cfg) {
     if (src.shape_of(kLogitsBias)) {
         take(kLogitsBias, {1, cfg.decoder_vocab_size});
     } else {
-        ws.entries_[kLogitsBias] = {std::make_shared<const Tensor>(Shape{1, cfg.decoder_vocab_size}), kLogitsBias};
+        const Shape shape{1, cfg.decoder_vocab_size};
+        ws.entries_[kLogitsBias] = {std::make_shared<const Tensor>(shape), kLogitsBias, shape};
     }
 
     // Stored sinusoidal tables (model.{encoder,decoder}.embed_positions.weight) and any other extra tensor are
@@ -144,6 +145,19 @@ WeightStore WeightStore::load(const std::filesystem::path& dir, const ModelConfi
     return resolve(src, cfg);
 }
 
+WeightStore WeightStore::open(const std::filesystem::path& dir, const ModelConfig& cfg) {
+    const std::filesystem::path path = dir / "model.safetensors";
+    TOLK_CHECK(std::filesystem::is_regular_file(path), path.string(),
+               ": not found (tolk reads the safetensors format only)");
+    auto file = std::make_shared<const SafeTensorsFile>(path);
+    Source src{path.string(),
+               [&](const std::string& name) { return file->contains(name) ? &file->info(name).shape : nullptr; },
+               nullptr};
+    WeightStore ws = resolve(src, cfg);
+    ws.file_ = std::move(file);
+    return ws;
+}
+
 WeightStore WeightStore::from_tensors(std::map<std::string, Tensor> tensors, const ModelConfig& cfg,
                                       const std::string& source) {
     for (const auto& [name, t] : tensors)
@@ -157,11 +171,25 @@ WeightStore WeightStore::from_tensors(std::map<std::string, Tensor> tensors, con
     return resolve(src, cfg);
 }
 
-const Tensor& WeightStore::get(const std::string& hf_name) const {
+const WeightStore::Entry& WeightStore::entry(const std::string& hf_name) const {
     auto it = entries_.find(hf_name);
     TOLK_CHECK(it != entries_.end(), "no model tensor '", hf_name, "'");
-    return *it->second.tensor;
+    return it->second;
 }
+
+const Tensor& WeightStore::get(const std::string& hf_name) const {
+    const Entry& e = entry(hf_name);
+    TOLK_CHECK(e.tensor != nullptr, "model tensor '", hf_name, "' is read on demand: use load()");
+    return *e.tensor;
+}
+
+Tensor WeightStore::load(const std::string& hf_name) const {
+    const Entry& e = entry(hf_name);
+    if (e.tensor) return e.tensor->clone();
+    return file_->load_f32(e.stored_name);
+}
+
+const Shape& WeightStore::shape(const std::string& hf_name) const { return entry(hf_name).shape; }
 
 const std::string& WeightStore::stored_name(const std::string& hf_name) const {
     auto it = entries_.find(hf_name);
@@ -176,10 +204,14 @@ std::vector<std::string> WeightStore::names() const {
 }
 
 int64_t WeightStore::parameter_count() const {
-    std::set<const Tensor*> seen;
+    std::set<std::string> seen;
     int64_t count = 0;
-    for (const auto& [name, entry] : entries_)
-        if (seen.insert(entry.tensor.get()).second) count += entry.tensor->numel();
+    for (const auto& [name, e] : entries_) {
+        if (!seen.insert(e.stored_name).second) continue;
+        int64_t n = 1;
+        for (int64_t d : e.shape) n *= d;
+        count += n;
+    }
     return count;
 }
 
