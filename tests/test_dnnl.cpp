@@ -180,6 +180,33 @@ TEST_CASE("low-precision Linear stays within its quantization error of the exact
     }
 }
 
+TEST_CASE("forward_same_input gives each Linear exactly what its own forward gives") {
+    std::mt19937 rng(12);
+    DnnlContext ctx;
+    std::vector<MatmulType> types = {MatmulType::f32, MatmulType::s8};
+    if (cpu_has_avx512()) types.push_back(MatmulType::bf16);
+    for (const MatmulType type : types) {
+        const Tensor w1 = random_tensor({40, 32}, rng), w2 = random_tensor({24, 32}, rng), b = random_tensor({40}, rng);
+        const Linear a(w1, &b, Activation::none, "a", type), c(w2, nullptr, Activation::none, "c", type);
+        for (int64_t rows : {1, 17, 33}) {  // 17 and 33 are padded to their row buckets
+            const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * 32), rng);
+            std::vector<float> ya(static_cast<std::size_t>(rows * 40)), yc(static_cast<std::size_t>(rows * 24));
+            std::vector<float> ya2 = ya, yc2 = yc;
+            Linear::forward_same_input(ctx, x.data(), rows, {{&a, ya.data()}, {&c, yc.data()}});
+            a.forward(ctx, x.data(), ya2.data(), rows);
+            c.forward(ctx, x.data(), yc2.data(), rows);
+            INFO(matmul_type_name(type), " rows ", rows);
+            CHECK(ya == ya2);
+            CHECK(yc == yc2);
+        }
+    }
+    const Tensor w = random_tensor({8, 16}, rng), narrow = random_tensor({8, 12}, rng);
+    const Linear l16(w, nullptr, Activation::none, "l16"), l12(narrow, nullptr, Activation::none, "l12");
+    std::vector<float> x(16), y(8), z(8);
+    CHECK_THROWS_WITH_AS(Linear::forward_same_input(ctx, x.data(), 1, {{&l16, y.data()}, {&l12, z.data()}}),
+                         doctest::Contains("l12"), Error);
+}
+
 TEST_CASE("Linear rejects bad weights and reports the layer name") {
     const Tensor w({4, 3});
     const Tensor bad_bias({5});

@@ -243,81 +243,100 @@ BoundPrimitive& Linear::bind_activation(DnnlContext& ctx, int64_t rows) const {
     return impl.insert(key, std::move(bound));
 }
 
-void Linear::forward(DnnlContext& ctx, const float* x, float* y, int64_t rows, bool accumulate) const {
-    // The primitive runs on `padded` rows (see row_bucket); when that is more than `rows`, x and y go through
-    // scratch buffers with zero rows below them (a copy of rows x (in + out) floats, small beside the product).
-    const int64_t padded = row_bucket(rows);
-    const int64_t n = out_features_, k = in_features_;
+namespace {
+void copy_floats(float* dst, const float* src, int64_t count) {
+    std::memcpy(dst, src, static_cast<std::size_t>(count) * sizeof(float));
+}
+}  // namespace
+
+const void* Linear::stage_input(DnnlContext& ctx, const float* x, int64_t rows, int64_t padded) const {
+    // The primitive runs on `padded` rows (see row_bucket); rows below `rows` are zeros.
+    auto& impl = ctx.impl();
+    const int64_t k = in_features_;
+    switch (type_) {
+        case MatmulType::f32: {
+            if (padded == rows) return x;
+            float* staged = impl.scratch_in(padded * k);  // [padded, in_features]
+            copy_floats(staged, x, rows * k);
+            std::memset(staged + rows * k, 0, static_cast<std::size_t>((padded - rows) * k) * sizeof(float));
+            return staged;
+        }
+        case MatmulType::bf16: {
+            uint16_t* staged = impl.scratch_bf16(padded * k);  // [padded, in_features]
+            to_bf16(x, rows * k, staged);
+            std::memset(staged + rows * k, 0, static_cast<std::size_t>((padded - rows) * k) * sizeof(uint16_t));
+            return staged;
+        }
+        case MatmulType::s8: {
+            int8_t* staged = impl.scratch_s8(padded * k);  // [padded, in_features]
+            quantize_rows_s8(x, rows, k, staged, impl.scratch_row_scales(rows));
+            std::memset(staged + rows * k, 0, static_cast<std::size_t>((padded - rows) * k));
+            return staged;
+        }
+    }
+    return x;
+}
+
+void Linear::run_staged(DnnlContext& ctx, const void* src, float* y, int64_t rows, int64_t padded,
+                        bool accumulate) const {
+    const int64_t n = out_features_;
     BoundPrimitive& bound = bind(ctx, padded, accumulate);
     auto& impl = ctx.impl();
     bound.set(DNNL_ARG_WEIGHTS, packed_->weights.get_data_handle());
     if (packed_->bias) bound.set(DNNL_ARG_BIAS, packed_->bias.get_data_handle());
-    const auto copy_rows = [](float* dst, const float* src, int64_t count) {
-        std::memcpy(dst, src, static_cast<std::size_t>(count) * sizeof(float));
-    };
-    // The f32 and bf16 matmuls write y themselves (bias, activation and residual sum fused).
-    const auto run_into_y = [&] {
+    bound.set(DNNL_ARG_SRC, src);
+    if (type_ != MatmulType::s8) {
+        // The f32 and bf16 matmuls write y themselves (bias, activation and residual sum fused).
         if (padded == rows) {
             bound.set(DNNL_ARG_DST, y);
             impl.execute(bound);
             return;
         }
         float* out = impl.scratch_out(padded * n);  // [padded, out_features]
-        if (accumulate) copy_rows(out, y, rows * n);
+        if (accumulate) copy_floats(out, y, rows * n);
         bound.set(DNNL_ARG_DST, out);
         impl.execute(bound);
-        copy_rows(y, out, rows * n);
-    };
-    switch (type_) {
-        case MatmulType::f32: {
-            const float* src = x;
-            if (padded != rows) {
-                float* staged = impl.scratch_in(padded * k);  // [padded, in_features]
-                copy_rows(staged, x, rows * k);
-                std::memset(staged + rows * k, 0, static_cast<std::size_t>((padded - rows) * k) * sizeof(float));
-                src = staged;
-            }
-            bound.set(DNNL_ARG_SRC, src);
-            run_into_y();
-            return;
-        }
-        case MatmulType::bf16: {
-            uint16_t* src = impl.scratch_bf16(padded * k);  // [padded, in_features]
-            to_bf16(x, rows * k, src);
-            std::memset(src + rows * k, 0, static_cast<std::size_t>((padded - rows) * k) * sizeof(uint16_t));
-            bound.set(DNNL_ARG_SRC, src);
-            run_into_y();
-            return;
-        }
-        case MatmulType::s8: {
-            int8_t* src = impl.scratch_s8(padded * k);  // [padded, in_features]
-            float* row_scales = impl.scratch_row_scales(rows);
-            quantize_rows_s8(x, rows, k, src, row_scales);
-            std::memset(src + rows * k, 0, static_cast<std::size_t>((padded - rows) * k));
-            // The integer products (exact in f32 up to 2^24) land in y when it has the rows and is not needed for a
-            // residual sum (the epilogue then scales them in place), else in scratch.
-            float* product = accumulate || padded != rows ? impl.scratch_out(padded * n) : y;  // [padded, out]
-            bound.set(DNNL_ARG_SRC, src);
-            bound.set(DNNL_ARG_DST, product);
-            impl.execute(bound);
-            dequantize_rows(product, row_scales, packed_->column_scales.data(),
-                            packed_->bias_values.empty() ? nullptr : packed_->bias_values.data(), rows, n, y,
-                            accumulate);
-            if (activation_ != Activation::none) {
-                BoundPrimitive& act = bind_activation(ctx, padded);
-                float* out = y;
-                if (padded != rows) {  // the eltwise runs on the bucketed row count too
-                    out = impl.scratch_out(padded * n);
-                    copy_rows(out, y, rows * n);
-                }
-                act.set(DNNL_ARG_SRC, out);
-                act.set(DNNL_ARG_DST, out);
-                impl.execute(act);
-                if (out != y) copy_rows(y, out, rows * n);
-            }
-            return;
-        }
+        copy_floats(y, out, rows * n);
+        return;
     }
+    // The integer products (exact in f32 up to 2^24) land in y when it has the rows and is not needed for a
+    // residual sum (the epilogue then scales them in place), else in scratch.
+    float* product = accumulate || padded != rows ? impl.scratch_out(padded * n) : y;  // [padded, out]
+    bound.set(DNNL_ARG_DST, product);
+    impl.execute(bound);
+    dequantize_rows(product, impl.scratch_row_scales(rows), packed_->column_scales.data(),
+                    packed_->bias_values.empty() ? nullptr : packed_->bias_values.data(), rows, n, y, accumulate);
+    if (activation_ != Activation::none) {
+        BoundPrimitive& act = bind_activation(ctx, padded);
+        float* out = y;
+        if (padded != rows) {  // the eltwise runs on the bucketed row count too
+            out = impl.scratch_out(padded * n);
+            copy_floats(out, y, rows * n);
+        }
+        act.set(DNNL_ARG_SRC, out);
+        act.set(DNNL_ARG_DST, out);
+        impl.execute(act);
+        if (out != y) copy_floats(y, out, rows * n);
+    }
+}
+
+void Linear::forward(DnnlContext& ctx, const float* x, float* y, int64_t rows, bool accumulate) const {
+    TOLK_CHECK(rows > 0, name_, ": row count must be positive, got ", rows);
+    const int64_t padded = row_bucket(rows);
+    run_staged(ctx, stage_input(ctx, x, rows, padded), y, rows, padded, accumulate);
+}
+
+void Linear::forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
+                                std::initializer_list<std::pair<const Linear*, float*>> outputs) {
+    TOLK_CHECK(outputs.size() > 0 && rows > 0, "Linear::forward_same_input: nothing to compute");
+    const Linear& first = *outputs.begin()->first;
+    for (const auto& [linear, y] : outputs)
+        TOLK_CHECK(linear->in_features_ == first.in_features_ && linear->type_ == first.type_, linear->name_,
+                   ": cannot share the input of ", first.name_, " (different width or precision)");
+    // One conversion (padding, bf16 rounding or int8 quantization) serves every product.
+    const int64_t padded = row_bucket(rows);
+    const void* src = first.stage_input(ctx, x, rows, padded);
+    for (const auto& [linear, y] : outputs) linear->run_staged(ctx, src, y, rows, padded, /*accumulate=*/false);
 }
 
 std::string Linear::implementation(DnnlContext& ctx, int64_t rows, bool accumulate) const {

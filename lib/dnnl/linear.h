@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -43,6 +45,11 @@ public:
     // (a fused residual add: oneDNN's sum post-op); accumulate needs Activation::none.
     void forward(DnnlContext& ctx, const float* x, float* y, int64_t rows, bool accumulate = false) const;
 
+    // y_i[rows, out_i] = act_i(x * W_i^T + b_i) for several Linears of the same input width and precision (the
+    // q/k/v projections): x is padded, converted or quantized once for all of them.
+    static void forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
+                                   std::initializer_list<std::pair<const Linear*, float*>> outputs);
+
     // The implementation oneDNN picks for `rows` rows (builds and caches the primitive if needed).
     std::string implementation(DnnlContext& ctx, int64_t rows, bool accumulate = false) const;
 
@@ -57,6 +64,10 @@ private:
     struct Packed;
     dnnl_detail::BoundPrimitive& bind(DnnlContext& ctx, int64_t rows, bool accumulate) const;
     dnnl_detail::BoundPrimitive& bind_activation(DnnlContext& ctx, int64_t rows) const;  // s8: eltwise after
+    // x as the matmul reads it: itself, or padded to `padded` rows / converted to bf16 / quantized (with the row
+    // scales) in the context's scratch.
+    const void* stage_input(DnnlContext& ctx, const float* x, int64_t rows, int64_t padded) const;
+    void run_staged(DnnlContext& ctx, const void* src, float* y, int64_t rows, int64_t padded, bool accumulate) const;
 
     std::shared_ptr<const Packed> packed_;  // prepacked weights and bias, immutable, shared by all threads
     int64_t in_features_ = 0;

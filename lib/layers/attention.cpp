@@ -36,9 +36,7 @@ void MultiHeadAttention::project_self(DnnlContext& ctx, const float* x, int64_t 
     ws.k.resize({rows, d_model});
     ws.v.resize({rows, d_model});
     ws.attn.resize({rows, d_model});
-    q_proj.forward(ctx, x, ws.q.f32(), rows);
-    k_proj.forward(ctx, x, ws.k.f32(), rows);
-    v_proj.forward(ctx, x, ws.v.f32(), rows);
+    Linear::forward_same_input(ctx, x, rows, {{&q_proj, ws.q.f32()}, {&k_proj, ws.k.f32()}, {&v_proj, ws.v.f32()}});
 }
 
 void MultiHeadAttention::attend(DnnlContext& ctx, const HeadsView& q, const HeadsView& k, const HeadsView& v,

@@ -20,8 +20,8 @@ DecoderLayer::DecoderLayer(const WeightStore& weights, const ModelConfig& config
 }
 
 void DecoderLayer::project_memory(DnnlContext& ctx, const float* memory, int64_t rows, float* k, float* v) const {
-    encoder_attn.k_proj.forward(ctx, memory, k, rows);  // [rows, d_model]
-    encoder_attn.v_proj.forward(ctx, memory, v, rows);  // [rows, d_model]
+    // k, v: [rows, d_model] each, from one conversion of the memory
+    Linear::forward_same_input(ctx, memory, rows, {{&encoder_attn.k_proj, k}, {&encoder_attn.v_proj, v}});
 }
 
 void DecoderLayer::forward_step(DnnlContext& ctx, float* x, int64_t rows, const SelfAttentionCache& cache,
