@@ -515,6 +515,21 @@ TEST_CASE("primitives are cached per shape and contexts are independent") {
     CHECK(other.cached_primitives() == 0);
     ctx.clear();
     CHECK(ctx.cached_primitives() == 0);
+
+    // Bounded: the least recently used primitive goes first, and a dropped one is rebuilt with the same numbers.
+    ctx.set_cache_capacity(3);
+    std::vector<float> y_first(16 * 5);
+    linear.forward(ctx, x.data(), y_first.data(), 5);
+    for (int64_t rows : {1, 2, 3, 4}) linear.forward(ctx, x.data(), y.data(), rows);
+    CHECK(ctx.cached_primitives() == 3);
+    for (const std::string& line : ctx.primitive_report()) CHECK(line.find("{5,") == std::string::npos);
+    linear.forward(ctx, x.data(), y.data(), 2);  // 2 is now the most recent; 3 is the oldest
+    linear.forward(ctx, x.data(), y.data(), 5);
+    CHECK(ctx.cached_primitives() == 3);
+    bool has3 = false;
+    for (const std::string& line : ctx.primitive_report()) has3 = has3 || line.find("{3,") != std::string::npos;
+    CHECK_FALSE(has3);
+    CHECK(std::vector<float>(y.begin(), y.begin() + 16 * 5) == y_first);
 }
 
 TEST_CASE("set_num_threads changes the OpenMP thread count") {

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <list>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -76,11 +77,22 @@ namespace tolk {
 
 struct DnnlContext::Impl {
     dnnl::stream stream;
-    std::unordered_map<dnnl_detail::OpKey, dnnl_detail::BoundPrimitive, dnnl_detail::OpKeyHash> cache;
+    // The primitives, least recently used last: at `capacity` entries the last one goes, so a run over endless
+    // new shapes (junk input) keeps a bounded set. A pointer from find() or insert() stays valid until the next
+    // insert().
+    struct Cached {
+        dnnl_detail::BoundPrimitive bound;
+        std::list<dnnl_detail::OpKey>::iterator order;
+    };
+    std::unordered_map<dnnl_detail::OpKey, Cached, dnnl_detail::OpKeyHash> cache;
+    std::list<dnnl_detail::OpKey> recency;  // most recently used first
+    std::size_t capacity;
 
     dnnl_detail::BoundPrimitive* find(const dnnl_detail::OpKey& key) {
         auto it = cache.find(key);
-        return it == cache.end() ? nullptr : &it->second;
+        if (it == cache.end()) return nullptr;
+        recency.splice(recency.begin(), recency, it->second.order);
+        return &it->second.bound;
     }
     dnnl_detail::BoundPrimitive& insert(const dnnl_detail::OpKey& key, dnnl_detail::BoundPrimitive bound);
     void execute(dnnl_detail::BoundPrimitive& bound);
