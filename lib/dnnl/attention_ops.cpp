@@ -75,7 +75,7 @@ void scores_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const Heads
             {batch, 1, mask_kind == MaskKind::per_query ? q_len : 1, k_len}, dt::f32, tag::abcd);
         dnnl::post_ops ops;
         ops.append_binary(dnnl::algorithm::binary_add, m_md);
-        dnnl::primitive_attr attr;
+        dnnl::primitive_attr attr = dnnl_detail::with_user_scratchpad();
         attr.set_post_ops(ops);
         BoundPrimitive b;
         b.description = "attention scores Q " + md_str(q_md) + " x K^T " + md_str(k_md) + " + mask " +
@@ -84,6 +84,7 @@ void scores_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const Heads
             return dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, k_md, s_md), attr, engine);
         });
         b.impl = pd.impl_info_str();
+        b.scratchpad = pd.scratchpad_desc();
         b.primitive = dnnl::matmul(pd);
         b.args = {{DNNL_ARG_SRC, dnnl::memory(q_md, engine, nullptr)},
                   {DNNL_ARG_WEIGHTS, dnnl::memory(k_md, engine, nullptr)},
@@ -119,9 +120,11 @@ void context_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const floa
         BoundPrimitive b;
         b.description = "attention context P " + md_str(p_md) + " x V " + md_str(v_md) + " -> " + md_str(o_md);
         auto pd = make_pd(b.description, [&] {
-            return dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, o_md), engine);
+            return dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, o_md),
+                                                dnnl_detail::with_user_scratchpad(), engine);
         });
         b.impl = pd.impl_info_str();
+        b.scratchpad = pd.scratchpad_desc();
         b.primitive = dnnl::matmul(pd);
         b.args = {{DNNL_ARG_SRC, dnnl::memory(p_md, engine, nullptr)},
                   {DNNL_ARG_WEIGHTS, dnnl::memory(v_md, engine, nullptr)},
@@ -150,9 +153,10 @@ void softmax_chunk(DnnlContext& ctx, float* x, int64_t rows, int64_t cols) {
             return dnnl::softmax_v2_forward::primitive_desc(
                 dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference,
                                                dnnl::algorithm::softmax_accurate, md, md, 1),
-                engine);
+                dnnl_detail::with_user_scratchpad(), engine);
         });
         b.impl = pd.impl_info_str();
+        b.scratchpad = pd.scratchpad_desc();
         b.primitive = dnnl::softmax_v2_forward(pd);
         // In place: source and destination are the same buffer.
         dnnl::memory mem(md, engine, nullptr);

@@ -52,11 +52,27 @@ dnnl_detail::BoundPrimitive& DnnlContext::Impl::insert(const dnnl_detail::OpKey&
         cache.erase(recency.back());
         recency.pop_back();
     }
+    if (bound.scratchpad.get_size() > 0)
+        bound.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(bound.scratchpad, dnnl_detail::cpu_engine(), nullptr);
     recency.push_front(key);
     return cache.emplace(key, Cached{std::move(bound), recency.begin()}).first->second.bound;
 }
 
+void* DnnlContext::Impl::scratchpad_for(std::size_t bytes) {
+    if (bytes > scratchpad_bytes) {
+        constexpr std::size_t page = 4096;
+        const std::size_t size = (bytes + page - 1) / page * page;
+        void* p = std::aligned_alloc(page, size);
+        TOLK_CHECK(p != nullptr, "out of memory for a ", size, "-byte oneDNN scratchpad");
+        scratchpad.reset(p);
+        scratchpad_bytes = size;
+    }
+    return scratchpad.get();
+}
+
 void DnnlContext::Impl::execute(dnnl_detail::BoundPrimitive& bound) {
+    if (const std::size_t bytes = bound.scratchpad.get_size(); bytes > 0)
+        bound.set(DNNL_ARG_SCRATCHPAD, scratchpad_for(bytes));
     try {
         bound.primitive.execute(stream, bound.args);
     } catch (const dnnl::error& e) {

@@ -206,10 +206,12 @@ BoundPrimitive& Linear::bind(DnnlContext& ctx, int64_t rows, bool accumulate) co
                         (s8 ? std::string() : std::string(activation_name(activation_)) + (accumulate ? "+sum" : ""));
     auto pd = make_pd(bound.description, [&] {
         const dnnl::matmul::desc desc(src_md, packed_->weights_md, bias_md, dst_md);
-        return s8 ? dnnl::matmul::primitive_desc(desc, engine)
-                  : dnnl::matmul::primitive_desc(desc, make_attr(activation_, accumulate), engine);
+        return dnnl::matmul::primitive_desc(
+            desc, dnnl_detail::with_user_scratchpad(s8 ? dnnl::primitive_attr() : make_attr(activation_, accumulate)),
+            engine);
     });
     bound.impl = pd.impl_info_str();
+    bound.scratchpad = pd.scratchpad_desc();
     bound.primitive = dnnl::matmul(pd);
     bound.args = {{DNNL_ARG_SRC, dnnl::memory(src_md, engine, nullptr)},
                   {DNNL_ARG_WEIGHTS, dnnl::memory(packed_->weights_md, engine, nullptr)},
@@ -235,9 +237,10 @@ BoundPrimitive& Linear::bind_activation(DnnlContext& ctx, int64_t rows) const {
         return dnnl::eltwise_forward::primitive_desc(
             dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, eltwise_algorithm(activation_), md,
                                         alpha, 0.f),
-            engine);
+            dnnl_detail::with_user_scratchpad(), engine);
     });
     bound.impl = pd.impl_info_str();
+    bound.scratchpad = pd.scratchpad_desc();
     bound.primitive = dnnl::eltwise_forward(pd);
     bound.args = {{DNNL_ARG_SRC, dnnl::memory(md, engine, nullptr)}, {DNNL_ARG_DST, dnnl::memory(md, engine, nullptr)}};
     return impl.insert(key, std::move(bound));
