@@ -6,6 +6,7 @@
 
 #include "app_common.h"
 #include "core/tensor.h"
+#include "dnnl/compute_type.h"
 #include "dnnl/context.h"
 #include "model/config.h"
 #include "model/safetensors.h"
@@ -43,6 +44,10 @@ int run_info(const InfoOptions& options) {
     std::printf("model: %s\n", dir.string().c_str());
     // The instruction set oneDNN runs on here (ONEDNN_MAX_CPU_ISA lowers it), which decides its kernels.
     std::printf("cpu: oneDNN ISA %s\n", cpu_isa_name().c_str());
+    std::string types;
+    for (ComputeType t : {ComputeType::float32, ComputeType::int8, ComputeType::bfloat16, ComputeType::int8_bfloat16})
+        if (compute_type_supported(t)) types += std::string(types.empty() ? "" : ", ") + compute_type_name(t);
+    std::printf("compute types: %s (auto: %s)\n", types.c_str(), compute_type_name(auto_compute_type()));
     std::printf("config:\n%s\n", config.to_json().c_str());
     std::printf("parameters: %s\n", with_thousands(weights->parameter_count()).c_str());
     const auto names = file->names();

@@ -41,6 +41,7 @@ struct TranslateOptions {
     bool tokens = false;
     int threads = 0;
     int workers = 0;
+    std::string compute_type = "float32";
     int max_batch_tokens = 4096;
     int batch_size = 32;
     bool no_split = false;
@@ -146,6 +147,14 @@ int run_translate(const TranslateOptions& o) {
             throw UsageError(e.what());
         }
     }
+    ComputeType compute = ComputeType::float32;
+    try {
+        compute = compute_type_from_name(o.compute_type);
+    } catch (const Error& e) {
+        throw UsageError(std::string("--compute-type: ") + e.what());
+    }
+    if (std::string why; !compute_type_supported(compute, &why))
+        throw UsageError("--compute-type " + o.compute_type + ": " + why);
 
     // Ctrl-C from here on stops the run cleanly (temporary output files removed) instead of killing it.
     install_interrupt_handler();
@@ -217,6 +226,7 @@ int run_translate(const TranslateOptions& o) {
     engine_options.decode.nbest = o.nbest;
     engine_options.tokens = o.tokens;
     engine_options.threads = threads;
+    engine_options.compute = compute;
     try {
         engine = MarianEngine::load(model_dir, engine_options);
     } catch (const Error& e) {
@@ -407,6 +417,11 @@ std::function<int()> add_translate_command(CLI::App& app) {
     cmd->add_option("--workers", o->workers, "Batches translated in parallel, sharing one copy of the weights "
                                              "(default on corpora: one per core; else 1)")
         ->type_name("N");
+    cmd->add_option("--compute-type", o->compute_type,
+                    "Matmul precision: float32 (the reference's numbers), int8, bfloat16, int8_bfloat16, or auto "
+                    "(the fastest this CPU runs well: see tolk info)")
+        ->type_name("TYPE")
+        ->capture_default_str();
     cmd->add_option("--max-batch-tokens", o->max_batch_tokens, "Token budget per batch (rows x longest row)")
         ->type_name("N")
         ->capture_default_str();

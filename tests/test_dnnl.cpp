@@ -115,6 +115,98 @@ TEST_CASE("Linear matches a naive loop with and without bias, activations and th
     }
 }
 
+TEST_CASE("low-precision Linear stays within its quantization error of the exact product") {
+    // The exact product in double is the oracle; the bound is what rounding x and W can cost, term by term:
+    // s8 rounds each x[i] within half its row's step (max|x|/127) and each W[o][i] within half its channel's step
+    // (max|W[o]|/63: without VNNI tolk keeps weights within +-63 to avoid 16-bit overflow); bf16 rounds each
+    // operand within 2^-9 relative. Activations are 1.2-Lipschitz at most.
+    std::mt19937 rng(11);
+    DnnlContext ctx;
+    std::vector<MatmulType> types = {MatmulType::s8};
+    if (cpu_has_avx512()) types.push_back(MatmulType::bf16);
+    struct Case { int64_t in, out; bool bias; Activation act; bool accumulate; };
+    const Case cases[] = {
+        {48, 80, true, Activation::none, false},  {256, 301, true, Activation::none, false},
+        {64, 32, false, Activation::none, false}, {48, 96, true, Activation::swish, false},
+        {48, 96, true, Activation::gelu, false},  {48, 96, true, Activation::relu, false},
+        {96, 48, true, Activation::none, true},   {40, 24, false, Activation::none, true},
+    };
+    for (const MatmulType type : types) {
+        for (const Case& c : cases) {
+            const Tensor w = random_tensor({c.out, c.in}, rng);  // [out, in]
+            const Tensor b = random_tensor({c.out}, rng);
+            const Linear linear(w, c.bias ? &b : nullptr, c.act, "test.lowp", type);
+            CHECK(linear.type() == type);
+            for (int64_t rows : {1, 5, 40}) {
+                const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
+                const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
+                std::vector<float> y = y0;
+                linear.forward(ctx, x.data(), y.data(), rows, c.accumulate);
+                std::vector<float> y2 = y0;
+                linear.forward(ctx, x.data(), y2.data(), rows, c.accumulate);
+                CHECK(y == y2);
+                double worst = 0;  // the largest error relative to its bound
+                for (int64_t r = 0; r < rows; ++r) {
+                    double x_step = 0;
+                    for (int64_t i = 0; i < c.in; ++i) x_step = std::max(x_step, std::fabs(double(x[r * c.in + i])));
+                    x_step /= 127;
+                    for (int64_t o = 0; o < c.out; ++o) {
+                        double w_step = 0;
+                        for (int64_t i = 0; i < c.in; ++i) w_step = std::max(w_step, std::fabs(double(w.f32()[o * c.in + i])));
+                        w_step = w_step / 63;
+                        double acc = c.bias ? b.f32()[o] : 0.0, bound = 1e-5 * std::fabs(acc);
+                        for (int64_t i = 0; i < c.in; ++i) {
+                            const double xi = x[r * c.in + i], wi = w.f32()[o * c.in + i];
+                            acc += xi * wi;
+                            bound += type == MatmulType::s8
+                                         ? std::fabs(xi) * w_step / 2 + std::fabs(wi) * x_step / 2 + x_step * w_step / 4
+                                         : std::fabs(xi * wi) * (2.0 / 512 + 1e-5);
+                        }
+                        bound = 1.2 * bound + 1e-5;
+                        double want = apply_activation(c.act, acc);
+                        if (c.accumulate) {
+                            want += y0[r * c.out + o];
+                            bound += 1e-5 * std::fabs(y0[r * c.out + o]);
+                        }
+                        worst = std::max(worst, std::fabs(y[r * c.out + o] - want) / bound);
+                    }
+                }
+                INFO(matmul_type_name(type), " ", c.in, "->", c.out, " rows ", rows);
+                CHECK(worst <= 1.0);
+                // And it is not exact: a test of a quantized path that equals f32 would not be testing it.
+                if (c.in >= 48 && rows == 40) CHECK(worst > 1e-3);
+            }
+        }
+    }
+}
+
+TEST_CASE("forward_same_input gives each Linear exactly what its own forward gives") {
+    std::mt19937 rng(12);
+    DnnlContext ctx;
+    std::vector<MatmulType> types = {MatmulType::f32, MatmulType::s8};
+    if (cpu_has_avx512()) types.push_back(MatmulType::bf16);
+    for (const MatmulType type : types) {
+        const Tensor w1 = random_tensor({40, 32}, rng), w2 = random_tensor({24, 32}, rng), b = random_tensor({40}, rng);
+        const Linear a(w1, &b, Activation::none, "a", type), c(w2, nullptr, Activation::none, "c", type);
+        for (int64_t rows : {1, 17, 33}) {  // 17 and 33 are padded to their row buckets
+            const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * 32), rng);
+            std::vector<float> ya(static_cast<std::size_t>(rows * 40)), yc(static_cast<std::size_t>(rows * 24));
+            std::vector<float> ya2 = ya, yc2 = yc;
+            Linear::forward_same_input(ctx, x.data(), rows, {{&a, ya.data()}, {&c, yc.data()}});
+            a.forward(ctx, x.data(), ya2.data(), rows);
+            c.forward(ctx, x.data(), yc2.data(), rows);
+            INFO(matmul_type_name(type), " rows ", rows);
+            CHECK(ya == ya2);
+            CHECK(yc == yc2);
+        }
+    }
+    const Tensor w = random_tensor({8, 16}, rng), narrow = random_tensor({8, 12}, rng);
+    const Linear l16(w, nullptr, Activation::none, "l16"), l12(narrow, nullptr, Activation::none, "l12");
+    std::vector<float> x(16), y(8), z(8);
+    CHECK_THROWS_WITH_AS(Linear::forward_same_input(ctx, x.data(), 1, {{&l16, y.data()}, {&l12, z.data()}}),
+                         doctest::Contains("l12"), Error);
+}
+
 TEST_CASE("Linear rejects bad weights and reports the layer name") {
     const Tensor w({4, 3});
     const Tensor bad_bias({5});
@@ -353,7 +445,20 @@ TEST_CASE("hot-path primitives do not fall back to oneDNN reference kernels") {
     std::vector<float> a(static_cast<std::size_t>(256 * d_ff)), b(a.size()), c(a.size());
     std::vector<float> scores(static_cast<std::size_t>(8 * n_heads * 40 * 40)), mask(8 * 40 * 40);
     std::vector<float> cache(static_cast<std::size_t>(8 * 64 * d_model));
+    // The same projections in the low-precision compute types (bf16 only where oneDNN 2.6 has it: AVX-512).
+    std::vector<Linear> lowp;
+    for (MatmulType type : {MatmulType::s8, MatmulType::bf16}) {
+        if (type == MatmulType::bf16 && !cpu_has_avx512()) continue;
+        lowp.emplace_back(w_proj, &b_proj, Activation::none, "proj", type);
+        lowp.emplace_back(w_fc1, &b_fc1, Activation::gelu, "fc1_gelu", type);
+        lowp.emplace_back(w_fc1, &b_fc1, Activation::swish, "fc1", type);
+        lowp.emplace_back(w_vocab, &b_vocab, Activation::none, "lm_head", type);
+    }
     for (int64_t rows : {1, 4, 12, 240}) {
+        for (const Linear& l : lowp) {
+            l.forward(ctx, a.data(), b.data(), rows);
+            l.forward(ctx, a.data(), b.data(), rows, /*accumulate=*/l.name() == "proj");
+        }
         proj.forward(ctx, a.data(), b.data(), rows);
         proj.forward(ctx, a.data(), b.data(), rows, /*accumulate=*/true);
         fc1.forward(ctx, a.data(), b.data(), rows);
@@ -410,6 +515,21 @@ TEST_CASE("primitives are cached per shape and contexts are independent") {
     CHECK(other.cached_primitives() == 0);
     ctx.clear();
     CHECK(ctx.cached_primitives() == 0);
+
+    // Bounded: the least recently used primitive goes first, and a dropped one is rebuilt with the same numbers.
+    ctx.set_cache_capacity(3);
+    std::vector<float> y_first(16 * 5);
+    linear.forward(ctx, x.data(), y_first.data(), 5);
+    for (int64_t rows : {1, 2, 3, 4}) linear.forward(ctx, x.data(), y.data(), rows);
+    CHECK(ctx.cached_primitives() == 3);
+    for (const std::string& line : ctx.primitive_report()) CHECK(line.find("{5,") == std::string::npos);
+    linear.forward(ctx, x.data(), y.data(), 2);  // 2 is now the most recent; 3 is the oldest
+    linear.forward(ctx, x.data(), y.data(), 5);
+    CHECK(ctx.cached_primitives() == 3);
+    bool has3 = false;
+    for (const std::string& line : ctx.primitive_report()) has3 = has3 || line.find("{3,") != std::string::npos;
+    CHECK_FALSE(has3);
+    CHECK(std::vector<float>(y.begin(), y.begin() + 16 * 5) == y_first);
 }
 
 TEST_CASE("set_num_threads changes the OpenMP thread count") {

@@ -175,6 +175,49 @@ void check_against_reference(const std::string& fixture) {
     }
 }
 
+// A low-precision model against the PyTorch reference's f32 logits: the error relative to the spread of the logits
+// (RMS of logit - mean) stays within `tolerance`, the cached steps agree with the teacher-forced pass (both
+// quantize each row on its own), and no primitive falls back to a reference kernel.
+void check_compute_type(const std::string& fixture, ComputeType type, double tolerance) {
+    const std::filesystem::path dir = std::filesystem::path(TOLK_TEST_DATA) / fixture;
+    const std::vector<GoldenCase> cases = read_golden(dir / "golden.json");
+    REQUIRE(!cases.empty());
+    const std::unique_ptr<MarianModel> model = MarianModel::load(dir, type);
+    REQUIRE(model->compute_type() == type);
+    MarianSession session(*model);
+    const int64_t vocab = model->target_vocab_size();
+    double err2 = 0, spread2 = 0, step_worst = 0;
+    for (const GoldenCase& c : cases) {
+        const Tensor logits = session.forward_logits({c.src_ids}, {c.tgt_input_ids});  // [1, tgt_len, vocab]
+        REQUIRE(logits.numel() == static_cast<int64_t>(c.logits.size()));
+        for (std::size_t t = 0; t < c.tgt_input_ids.size(); ++t) {
+            const float* want = c.logits.data() + static_cast<int64_t>(t) * vocab;
+            const float* got = logits.f32() + static_cast<int64_t>(t) * vocab;
+            double mean = 0;
+            for (int64_t v = 0; v < vocab; ++v) mean += want[v];
+            mean /= static_cast<double>(vocab);
+            for (int64_t v = 0; v < vocab; ++v) {
+                err2 += (got[v] - want[v]) * double(got[v] - want[v]);
+                spread2 += (want[v] - mean) * (want[v] - mean);
+            }
+        }
+        session.start({c.src_ids}, 1);
+        for (std::size_t t = 0; t < c.tgt_input_ids.size(); ++t) {
+            const float* step = session.step(std::span<const int32_t>(&c.tgt_input_ids[t], 1));
+            step_worst = std::max(step_worst, max_abs_diff(step, logits.f32() + static_cast<int64_t>(t) * vocab, vocab));
+        }
+    }
+    const double relative = std::sqrt(err2 / spread2);
+    INFO(fixture, " ", compute_type_name(type), ": relative RMS logit error ", relative);
+    CHECK(relative <= tolerance);
+    CHECK(relative > 1e-6);  // it really ran in low precision
+    CHECK(step_worst <= 1e-3);
+    for (const std::string& line : session.dnnl_context().primitive_report()) {
+        INFO(line);
+        CHECK_FALSE(is_reference_kernel(line.substr(line.rfind(" -> ") + 4)));
+    }
+}
+
 }  // namespace
 
 TEST_CASE("tiny-joint: encoder output and logits match the PyTorch reference within 1e-4") {
@@ -363,5 +406,15 @@ TEST_CASE("the decoding hot path runs no oneDNN reference kernel") {
     for (const std::string& line : report) {
         INFO(line);
         CHECK_FALSE(is_reference_kernel(line.substr(line.rfind(" -> ") + 4)));
+    }
+}
+
+TEST_CASE("int8 and bfloat16 logits stay close to the f32 reference on both fixtures") {
+    for (const char* fixture : {"tiny-joint", "tiny-separate"}) {
+        check_compute_type(fixture, ComputeType::int8, 0.05);
+        if (cpu_has_avx512()) {
+            check_compute_type(fixture, ComputeType::bfloat16, 0.02);
+            check_compute_type(fixture, ComputeType::int8_bfloat16, 0.05);
+        }
     }
 }

@@ -2,6 +2,8 @@
 // shape, cached in the calling context.
 #include "dnnl/attention_ops.h"
 
+#include <bit>
+
 #include "dnnl/dnnl_internal.h"
 
 namespace tolk {
@@ -28,13 +30,29 @@ void check_view(const char* what, const HeadsView& v, int64_t width) {
 
 }  // namespace
 
-void attention_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
-                      const float* mask, MaskKind mask_kind, float* scores) {
-    const int64_t width = n_heads * d_head;
-    check_view("query", q, width);
-    check_view("key", k, width);
-    TOLK_CHECK(q.batch == k.batch, "attention: query batch ", q.batch, " != key batch ", k.batch);
-    TOLK_CHECK(mask != nullptr, "attention: scores need a mask");
+namespace {
+
+// Batch sizes vary from call to call (sentences finish, batches differ), and every new shape costs a primitive
+// (~0.2 ms of JIT compilation): 780 of the 956 primitives of a 1,000-line greedy run were step attention shapes.
+// Running a batch as chunks of 2^k items keeps the shapes to a few per length; every item is computed on its own
+// either way, so only the per-call overhead (a few microseconds a chunk) is added.
+template <typename Run>
+void in_power_of_two_chunks(int64_t n, Run&& run) {
+    int64_t offset = 0;
+    for (int64_t chunk = int64_t{1} << (std::bit_width(static_cast<uint64_t>(n)) - 1); chunk > 0; chunk >>= 1) {
+        if (n - offset >= chunk) {
+            run(offset, chunk);
+            offset += chunk;
+        }
+    }
+}
+
+HeadsView sub_batch(const HeadsView& v, int64_t offset, int64_t count) {
+    return {v.data + offset * v.batch_stride, count, v.len, v.batch_stride, v.row_stride};
+}
+
+void scores_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
+                  const float* mask, MaskKind mask_kind, float* scores) {
     const int64_t batch = q.batch, q_len = q.len, k_len = k.len;
 
     auto& impl = ctx.impl();
@@ -57,7 +75,7 @@ void attention_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const H
             {batch, 1, mask_kind == MaskKind::per_query ? q_len : 1, k_len}, dt::f32, tag::abcd);
         dnnl::post_ops ops;
         ops.append_binary(dnnl::algorithm::binary_add, m_md);
-        dnnl::primitive_attr attr;
+        dnnl::primitive_attr attr = dnnl_detail::with_user_scratchpad();
         attr.set_post_ops(ops);
         BoundPrimitive b;
         b.description = "attention scores Q " + md_str(q_md) + " x K^T " + md_str(k_md) + " + mask " +
@@ -66,6 +84,7 @@ void attention_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const H
             return dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, k_md, s_md), attr, engine);
         });
         b.impl = pd.impl_info_str();
+        b.scratchpad = pd.scratchpad_desc();
         b.primitive = dnnl::matmul(pd);
         b.args = {{DNNL_ARG_SRC, dnnl::memory(q_md, engine, nullptr)},
                   {DNNL_ARG_WEIGHTS, dnnl::memory(k_md, engine, nullptr)},
@@ -80,14 +99,8 @@ void attention_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const H
     impl.execute(*bound);
 }
 
-void attention_context(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len,
-                       const HeadsView& v, float* out, int64_t out_batch_stride, int64_t out_row_stride) {
-    const int64_t width = n_heads * d_head;
-    check_view("value", v, width);
-    TOLK_CHECK(probs != nullptr && out != nullptr && q_len > 0, "attention: empty probabilities or output");
-    TOLK_CHECK(out_row_stride >= width && out_batch_stride >= (q_len - 1) * out_row_stride + width,
-               "attention: output strides (batch ", out_batch_stride, ", row ", out_row_stride, ") cannot hold ",
-               q_len, " rows of ", width, " floats");
+void context_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len,
+                   const HeadsView& v, float* out, int64_t out_batch_stride, int64_t out_row_stride) {
     const int64_t batch = v.batch, k_len = v.len;
 
     auto& impl = ctx.impl();
@@ -107,9 +120,11 @@ void attention_context(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const 
         BoundPrimitive b;
         b.description = "attention context P " + md_str(p_md) + " x V " + md_str(v_md) + " -> " + md_str(o_md);
         auto pd = make_pd(b.description, [&] {
-            return dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, o_md), engine);
+            return dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, o_md),
+                                                dnnl_detail::with_user_scratchpad(), engine);
         });
         b.impl = pd.impl_info_str();
+        b.scratchpad = pd.scratchpad_desc();
         b.primitive = dnnl::matmul(pd);
         b.args = {{DNNL_ARG_SRC, dnnl::memory(p_md, engine, nullptr)},
                   {DNNL_ARG_WEIGHTS, dnnl::memory(v_md, engine, nullptr)},
@@ -122,8 +137,7 @@ void attention_context(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const 
     impl.execute(*bound);
 }
 
-void softmax_rows(DnnlContext& ctx, float* x, int64_t rows, int64_t cols) {
-    TOLK_CHECK(x != nullptr && rows > 0 && cols > 0, "softmax: empty input [", rows, ",", cols, "]");
+void softmax_chunk(DnnlContext& ctx, float* x, int64_t rows, int64_t cols) {
     auto& impl = ctx.impl();
     OpKey key;
     key.op = dnnl_detail::op_softmax;
@@ -139,9 +153,10 @@ void softmax_rows(DnnlContext& ctx, float* x, int64_t rows, int64_t cols) {
             return dnnl::softmax_v2_forward::primitive_desc(
                 dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference,
                                                dnnl::algorithm::softmax_accurate, md, md, 1),
-                engine);
+                dnnl_detail::with_user_scratchpad(), engine);
         });
         b.impl = pd.impl_info_str();
+        b.scratchpad = pd.scratchpad_desc();
         b.primitive = dnnl::softmax_v2_forward(pd);
         // In place: source and destination are the same buffer.
         dnnl::memory mem(md, engine, nullptr);
@@ -150,6 +165,43 @@ void softmax_rows(DnnlContext& ctx, float* x, int64_t rows, int64_t cols) {
     }
     bound->set(DNNL_ARG_SRC, x);
     impl.execute(*bound);
+}
+
+}  // namespace
+
+void attention_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
+                      const float* mask, MaskKind mask_kind, float* scores) {
+    const int64_t width = n_heads * d_head;
+    check_view("query", q, width);
+    check_view("key", k, width);
+    TOLK_CHECK(q.batch == k.batch, "attention: query batch ", q.batch, " != key batch ", k.batch);
+    TOLK_CHECK(mask != nullptr, "attention: scores need a mask");
+    const int64_t mask_items = (mask_kind == MaskKind::per_query ? q.len : 1) * k.len;  // per batch item
+    const int64_t score_items = n_heads * q.len * k.len;
+    in_power_of_two_chunks(q.batch, [&](int64_t offset, int64_t count) {
+        scores_chunk(ctx, n_heads, d_head, sub_batch(q, offset, count), sub_batch(k, offset, count),
+                     mask + offset * mask_items, mask_kind, scores + offset * score_items);
+    });
+}
+
+void attention_context(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len,
+                       const HeadsView& v, float* out, int64_t out_batch_stride, int64_t out_row_stride) {
+    const int64_t width = n_heads * d_head;
+    check_view("value", v, width);
+    TOLK_CHECK(probs != nullptr && out != nullptr && q_len > 0, "attention: empty probabilities or output");
+    TOLK_CHECK(out_row_stride >= width && out_batch_stride >= (q_len - 1) * out_row_stride + width,
+               "attention: output strides (batch ", out_batch_stride, ", row ", out_row_stride, ") cannot hold ",
+               q_len, " rows of ", width, " floats");
+    const int64_t prob_items = n_heads * q_len * v.len;
+    in_power_of_two_chunks(v.batch, [&](int64_t offset, int64_t count) {
+        context_chunk(ctx, n_heads, d_head, probs + offset * prob_items, q_len, sub_batch(v, offset, count),
+                      out + offset * out_batch_stride, out_batch_stride, out_row_stride);
+    });
+}
+
+void softmax_rows(DnnlContext& ctx, float* x, int64_t rows, int64_t cols) {
+    TOLK_CHECK(x != nullptr && rows > 0 && cols > 0, "softmax: empty input [", rows, ",", cols, "]");
+    in_power_of_two_chunks(rows, [&](int64_t offset, int64_t count) { softmax_chunk(ctx, x + offset * cols, count, cols); });
 }
 
 }  // namespace tolk

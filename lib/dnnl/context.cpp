@@ -41,17 +41,38 @@ std::string md_str(const dnnl::memory::desc& md) {
 
 }  // namespace dnnl_detail
 
-// A translation of many batches sees many shapes; past this many primitives the cache starts over rather than
-// grow without bound (a rebuilt primitive costs about 100 microseconds).
-constexpr std::size_t max_cached_primitives = 8192;
+// Row counts and batch sizes are bucketed (Linear, attention_ops), so a run needs a few hundred primitives (472 on
+// 1,000 Multi30k lines); source lengths still vary, and junk input can make any number of shapes. 1,024 is well
+// above what real text uses and bounds the memory a cache holds (JIT code and descriptors, tens of KiB each).
+constexpr std::size_t default_cached_primitives = 1024;
 
 dnnl_detail::BoundPrimitive& DnnlContext::Impl::insert(const dnnl_detail::OpKey& key,
                                                        dnnl_detail::BoundPrimitive bound) {
-    if (cache.size() >= max_cached_primitives) cache.clear();
-    return cache.emplace(key, std::move(bound)).first->second;
+    while (cache.size() >= capacity && !recency.empty()) {
+        cache.erase(recency.back());
+        recency.pop_back();
+    }
+    if (bound.scratchpad.get_size() > 0)
+        bound.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(bound.scratchpad, dnnl_detail::cpu_engine(), nullptr);
+    recency.push_front(key);
+    return cache.emplace(key, Cached{std::move(bound), recency.begin()}).first->second.bound;
+}
+
+void* DnnlContext::Impl::scratchpad_for(std::size_t bytes) {
+    if (bytes > scratchpad_bytes) {
+        constexpr std::size_t page = 4096;
+        const std::size_t size = (bytes + page - 1) / page * page;
+        void* p = std::aligned_alloc(page, size);
+        TOLK_CHECK(p != nullptr, "out of memory for a ", size, "-byte oneDNN scratchpad");
+        scratchpad.reset(p);
+        scratchpad_bytes = size;
+    }
+    return scratchpad.get();
 }
 
 void DnnlContext::Impl::execute(dnnl_detail::BoundPrimitive& bound) {
+    if (const std::size_t bytes = bound.scratchpad.get_size(); bytes > 0)
+        bound.set(DNNL_ARG_SCRATCHPAD, scratchpad_for(bytes));
     try {
         bound.primitive.execute(stream, bound.args);
     } catch (const dnnl::error& e) {
@@ -60,6 +81,7 @@ void DnnlContext::Impl::execute(dnnl_detail::BoundPrimitive& bound) {
 }
 
 DnnlContext::DnnlContext() : impl_(std::make_unique<Impl>()) {
+    impl_->capacity = default_cached_primitives;
     try {
         impl_->stream = dnnl::stream(dnnl_detail::cpu_engine());
     } catch (const dnnl::error& e) {
@@ -71,19 +93,31 @@ DnnlContext::~DnnlContext() = default;
 
 std::vector<std::string> DnnlContext::primitive_report() const {
     std::vector<std::string> out;
-    for (const auto& [key, bound] : impl_->cache) out.push_back(bound.description + " -> " + bound.impl);
+    for (const auto& [key, cached] : impl_->cache)
+        out.push_back(cached.bound.description + " -> " + cached.bound.impl);
     return out;
 }
 
 std::vector<std::string> DnnlContext::implementations() const {
     std::vector<std::string> out;
-    for (const auto& [key, bound] : impl_->cache) out.push_back(bound.impl);
+    for (const auto& [key, cached] : impl_->cache) out.push_back(cached.bound.impl);
     return out;
 }
 
 std::size_t DnnlContext::cached_primitives() const { return impl_->cache.size(); }
 
-void DnnlContext::clear() { impl_->cache.clear(); }
+void DnnlContext::clear() {
+    impl_->cache.clear();
+    impl_->recency.clear();
+}
+
+void DnnlContext::set_cache_capacity(std::size_t n) {
+    impl_->capacity = n < 2 ? 2 : n;  // a Linear's matmul and its activation are used back to back
+    while (impl_->cache.size() > impl_->capacity) {
+        impl_->cache.erase(impl_->recency.back());
+        impl_->recency.pop_back();
+    }
+}
 
 // oneDNN runs on the OpenMP runtime it was built with (libgomp, loaded with libdnnl). The library target does
 // not link OpenMP itself, so its entry points are looked up at run time in the already loaded runtime.

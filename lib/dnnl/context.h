@@ -23,6 +23,8 @@ public:
     std::size_t cached_primitives() const;
     // Drops every cached primitive (they are rebuilt on demand).
     void clear();
+    // Keeps at most n primitives (default 1,024), dropping the least recently used ones.
+    void set_cache_capacity(std::size_t n);
 
     struct Impl;
     Impl& impl() { return *impl_; }

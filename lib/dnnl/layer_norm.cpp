@@ -40,9 +40,10 @@ void LayerNorm::forward(DnnlContext& ctx, const float* x, float* y, int64_t rows
                 dnnl::layer_normalization_forward::desc(
                     dnnl::prop_kind::forward_inference, md, eps_,
                     dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift),
-                engine);
+                dnnl_detail::with_user_scratchpad(), engine);
         });
         b.impl = pd.impl_info_str();
+        b.scratchpad = pd.scratchpad_desc();
         b.primitive = dnnl::layer_normalization_forward(pd);
         dnnl::memory src(md, engine, nullptr);
         b.args = {{DNNL_ARG_SRC, src},

@@ -1,10 +1,15 @@
-// Linear on oneDNN matmul: weights reordered once into the blocked layout brgemm wants, bias {1, N}, fused
-// activation or residual-sum post-ops, and per-row-count primitives cached in the calling context.
+// Linear on oneDNN matmul: weights converted once (f32, bf16, or s8 per output channel) and reordered into the
+// blocked layout brgemm wants, bias {1, N}, fused activation or residual-sum post-ops (f32, bf16) or an f32
+// epilogue (s8), and per-row-count primitives cached in the calling context.
 #include "dnnl/linear.h"
 
+#include <bit>
+#include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "dnnl/dnnl_internal.h"
+#include "dnnl/quantize.h"
 
 namespace tolk {
 
@@ -23,9 +28,11 @@ Activation activation_from_name(std::string_view name) {
 }
 
 struct Linear::Packed {
-    dnnl::memory::desc weights_md;  // the blocked layout chosen once at load
-    dnnl::memory weights;           // owned by oneDNN, in weights_md
-    dnnl::memory bias;              // {1, out_features}, or empty
+    dnnl::memory::desc weights_md;    // the blocked layout chosen once at load
+    dnnl::memory weights;             // owned by oneDNN, in weights_md (f32, bf16 or s8)
+    dnnl::memory bias;                // {1, out_features} f32 for the f32 and bf16 matmuls, or empty
+    std::vector<float> bias_values;   // s8: [out_features], added by the epilogue (empty: no bias)
+    std::vector<float> column_scales; // s8: [out_features] weight scales, the matmul's static output scales
 };
 
 namespace {
@@ -34,6 +41,37 @@ namespace {
 // on AVX-512 (checked from 1 to 4096 rows, 1 to 16 threads), and a primitive for any other row count accepts it,
 // so one packed copy serves all shapes.
 constexpr int64_t packing_rows = 32;
+
+dnnl::algorithm eltwise_algorithm(Activation activation) {
+    switch (activation) {
+        case Activation::relu: return dnnl::algorithm::eltwise_relu;
+        case Activation::gelu: return dnnl::algorithm::eltwise_gelu_erf;
+        case Activation::swish: return dnnl::algorithm::eltwise_swish;
+        case Activation::none: break;
+    }
+    return dnnl::algorithm::undef;
+}
+
+dt data_type(MatmulType type) {
+    switch (type) {
+        case MatmulType::f32: return dt::f32;
+        case MatmulType::bf16: return dt::bf16;
+        case MatmulType::s8: return dt::s8;
+    }
+    return dt::f32;
+}
+
+// Row counts are rounded up to a few buckets so that a handful of primitives serves every batch: below 16 rows
+// each count is its own bucket (decoder steps); above, eight buckets per doubling (multiples of 2 from 16, of 4
+// from 32, ...), so padding costs at most 1/8 of the rows while a run sees ~10 primitives per octave instead of
+// one per row count (each new one costs ~0.2 ms of JIT compilation; measured 1,840 of them, 360 ms, in one
+// 1,000-line corpus before bucketing).
+int64_t row_bucket(int64_t rows) {
+    if (rows < 16) return rows;
+    const int shift = static_cast<int>(std::bit_width(static_cast<uint64_t>(rows))) - 4;
+    const int64_t step = int64_t{1} << shift;
+    return (rows + step - 1) / step * step;
+}
 
 dnnl::primitive_attr make_attr(Activation activation, bool accumulate) {
     dnnl::post_ops ops;
@@ -66,8 +104,8 @@ Linear::Linear(Linear&&) noexcept = default;
 Linear& Linear::operator=(Linear&&) noexcept = default;
 Linear::~Linear() = default;
 
-Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, std::string name)
-    : activation_(activation), name_(std::move(name)), id_(dnnl_detail::next_instance_id()) {
+Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, std::string name, MatmulType type)
+    : activation_(activation), type_(type), name_(std::move(name)) {
     TOLK_CHECK(weight.rank() == 2 && weight.dtype() == DType::f32, name_, ": weight must be a 2-D f32 tensor, got ",
                dtype_name(weight.dtype()), " ", shape_str(weight.shape()));
     out_features_ = weight.dim(0);
@@ -81,26 +119,50 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     const auto& engine = dnnl_detail::cpu_engine();
     const int64_t n = out_features_, k = in_features_;
     auto packed = std::make_shared<Packed>();
-    const dnnl::memory::desc src_md({packing_rows, k}, dt::f32, tag::ab);
-    const dnnl::memory::desc any_md({k, n}, dt::f32, tag::any);
+    const dt wdt = data_type(type_);
+    const dnnl::memory::desc src_md({packing_rows, k}, wdt, tag::ab);
+    const dnnl::memory::desc any_md({k, n}, wdt, tag::any);
     const dnnl::memory::desc bias_md({1, n}, dt::f32, tag::ab);
     const dnnl::memory::desc dst_md({packing_rows, n}, dt::f32, tag::ab);
-    const std::string what = "matmul for " + name_ + " (weights f32 [" + std::to_string(n) + "," +
-                             std::to_string(k) + "])";
+    const std::string what = "matmul for " + name_ + " (weights " + matmul_type_name(type_) + " [" +
+                             std::to_string(n) + "," + std::to_string(k) + "])";
+    // The source of the reorder into the packed layout: W itself, or W converted to bf16 or s8 (same layout).
+    std::vector<uint16_t> w_bf16;
+    std::vector<int8_t> w_s8;
+    const void* plain_data = weight.f32();
+    if (type_ == MatmulType::bf16) {
+        w_bf16.resize(static_cast<std::size_t>(n * k));
+        to_bf16(weight.f32(), n * k, w_bf16.data());
+        plain_data = w_bf16.data();
+    } else if (type_ == MatmulType::s8) {
+        // Row n of W is output channel n: one scale each, so a channel with small weights keeps its precision.
+        // Without VNNI, oneDNN multiplies s8 activations (shifted to u8 0..255) by s8 weights with vpmaddubsw,
+        // whose pairwise int16 sums saturate past 32767: weights within +-63 keep 2 * 255 * 63 below that, at the
+        // cost of one bit of weight precision (measured: up to 6x the expected error with +-127 on AVX2).
+        const int limit = cpu_has_vnni() ? 127 : 63;
+        w_s8.resize(static_cast<std::size_t>(n * k));
+        packed->column_scales.resize(static_cast<std::size_t>(n));
+        quantize_rows_s8(weight.f32(), n, k, w_s8.data(), packed->column_scales.data(), limit);
+        for (float scale : packed->column_scales)
+            TOLK_CHECK(std::isfinite(scale), name_, ": weights are not finite (NaN or infinity)");
+        plain_data = w_s8.data();
+        if (bias) packed->bias_values.assign(bias->f32(), bias->f32() + n);
+    }
+    const bool primitive_bias = bias && type_ != MatmulType::s8;
     auto pd = make_pd(what, [&] {
         return dnnl::matmul::primitive_desc(
-            dnnl::matmul::desc(src_md, any_md, bias ? bias_md : dnnl::memory::desc(), dst_md), engine);
+            dnnl::matmul::desc(src_md, any_md, primitive_bias ? bias_md : dnnl::memory::desc(), dst_md), engine);
     });
     packed->weights_md = pd.weights_desc();
     try {
         // W is [out, in] row-major, which is the {in, out} matmul weight with strides {1, in} ("ba").
-        const dnnl::memory::desc plain_md({k, n}, dt::f32, tag::ba);
-        dnnl::memory plain(plain_md, engine, const_cast<float*>(weight.f32()));
+        const dnnl::memory::desc plain_md({k, n}, wdt, tag::ba);
+        dnnl::memory plain(plain_md, engine, const_cast<void*>(plain_data));
         packed->weights = dnnl::memory(packed->weights_md, engine);
         dnnl::stream stream(engine);
         dnnl::reorder(plain, packed->weights).execute(stream, plain, packed->weights);
         stream.wait();
-        if (bias) {
+        if (primitive_bias) {
             packed->bias = dnnl::memory(bias_md, engine);
             std::memcpy(packed->bias.get_data_handle(), bias->f32(), static_cast<std::size_t>(n) * sizeof(float));
         }
@@ -110,49 +172,178 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     packed_ = std::move(packed);
 }
 
+std::size_t Linear::packed_bytes() const {
+    if (!packed_) return 0;
+    std::size_t bytes = packed_->weights_md.get_size();
+    if (packed_->bias) bytes += packed_->bias.get_desc().get_size();
+    return bytes + (packed_->bias_values.size() + packed_->column_scales.size()) * sizeof(float);
+}
+
 BoundPrimitive& Linear::bind(DnnlContext& ctx, int64_t rows, bool accumulate) const {
     TOLK_CHECK(packed_ != nullptr, "Linear used before it was built");
     TOLK_CHECK(rows > 0, name_, ": row count must be positive, got ", rows);
     TOLK_CHECK(!accumulate || activation_ == Activation::none, name_,
                ": a fused residual sum cannot follow an activation");
+    const bool s8 = type_ == MatmulType::s8;
+    const bool has_bias = static_cast<bool>(packed_->bias);
+    // A primitive does not own its weights (they are an argument), so every Linear of the same shape, precision
+    // and post-ops shares one primitive per row count; the s8 matmul has no post-ops at all (its scales, bias,
+    // residual and activation are applied after it).
     auto& impl = ctx.impl();
     OpKey key;
-    key.op = id_;
-    key.v[0] = rows;
-    key.v[1] = accumulate;
+    key.op = dnnl_detail::op_linear;
+    key.v = {rows, in_features_, out_features_, static_cast<int64_t>(type_), has_bias,
+             s8 ? 0 : static_cast<int64_t>(activation_), s8 ? 0 : accumulate, 0, 0, 0, 0, 0};
     if (BoundPrimitive* found = impl.find(key)) return *found;
 
     const auto& engine = dnnl_detail::cpu_engine();
-    const dnnl::memory::desc src_md({rows, in_features_}, dt::f32, tag::ab);
+    const dnnl::memory::desc src_md({rows, in_features_}, data_type(type_), tag::ab);
     const dnnl::memory::desc dst_md({rows, out_features_}, dt::f32, tag::ab);
-    const bool has_bias = static_cast<bool>(packed_->bias);
     const dnnl::memory::desc bias_md = has_bias ? packed_->bias.get_desc() : dnnl::memory::desc();
     BoundPrimitive bound;
     bound.description = "matmul " + name_ + " src " + md_str(src_md) + " weights " + md_str(packed_->weights_md) +
                         (has_bias ? " bias " + md_str(bias_md) : std::string()) + " dst " + md_str(dst_md) +
-                        activation_name(activation_) + (accumulate ? "+sum" : "");
+                        (s8 ? std::string() : std::string(activation_name(activation_)) + (accumulate ? "+sum" : ""));
     auto pd = make_pd(bound.description, [&] {
-        return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, packed_->weights_md, bias_md, dst_md),
-                                            make_attr(activation_, accumulate), engine);
+        const dnnl::matmul::desc desc(src_md, packed_->weights_md, bias_md, dst_md);
+        return dnnl::matmul::primitive_desc(
+            desc, dnnl_detail::with_user_scratchpad(s8 ? dnnl::primitive_attr() : make_attr(activation_, accumulate)),
+            engine);
     });
     bound.impl = pd.impl_info_str();
+    bound.scratchpad = pd.scratchpad_desc();
     bound.primitive = dnnl::matmul(pd);
     bound.args = {{DNNL_ARG_SRC, dnnl::memory(src_md, engine, nullptr)},
-                  {DNNL_ARG_WEIGHTS, packed_->weights},
+                  {DNNL_ARG_WEIGHTS, dnnl::memory(packed_->weights_md, engine, nullptr)},
                   {DNNL_ARG_DST, dnnl::memory(dst_md, engine, nullptr)}};
-    if (has_bias) bound.args.emplace(DNNL_ARG_BIAS, packed_->bias);
+    if (has_bias) bound.args.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_md, engine, nullptr));
     return impl.insert(key, std::move(bound));
 }
 
+BoundPrimitive& Linear::bind_activation(DnnlContext& ctx, int64_t rows) const {
+    auto& impl = ctx.impl();
+    OpKey key;
+    key.op = dnnl_detail::op_activation;
+    key.v[0] = rows;
+    key.v[1] = out_features_;
+    key.v[2] = static_cast<int64_t>(activation_);
+    if (BoundPrimitive* found = impl.find(key)) return *found;
+    const auto& engine = dnnl_detail::cpu_engine();
+    const dnnl::memory::desc md({rows, out_features_}, dt::f32, tag::ab);
+    const float alpha = activation_ == Activation::swish ? 1.f : 0.f;
+    BoundPrimitive bound;
+    bound.description = "eltwise " + name_ + activation_name(activation_) + " " + md_str(md);
+    auto pd = make_pd(bound.description, [&] {
+        return dnnl::eltwise_forward::primitive_desc(
+            dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, eltwise_algorithm(activation_), md,
+                                        alpha, 0.f),
+            dnnl_detail::with_user_scratchpad(), engine);
+    });
+    bound.impl = pd.impl_info_str();
+    bound.scratchpad = pd.scratchpad_desc();
+    bound.primitive = dnnl::eltwise_forward(pd);
+    bound.args = {{DNNL_ARG_SRC, dnnl::memory(md, engine, nullptr)}, {DNNL_ARG_DST, dnnl::memory(md, engine, nullptr)}};
+    return impl.insert(key, std::move(bound));
+}
+
+namespace {
+void copy_floats(float* dst, const float* src, int64_t count) {
+    std::memcpy(dst, src, static_cast<std::size_t>(count) * sizeof(float));
+}
+}  // namespace
+
+const void* Linear::stage_input(DnnlContext& ctx, const float* x, int64_t rows, int64_t padded) const {
+    // The primitive runs on `padded` rows (see row_bucket); rows below `rows` are zeros.
+    auto& impl = ctx.impl();
+    const int64_t k = in_features_;
+    switch (type_) {
+        case MatmulType::f32: {
+            if (padded == rows) return x;
+            float* staged = impl.scratch_in(padded * k);  // [padded, in_features]
+            copy_floats(staged, x, rows * k);
+            std::memset(staged + rows * k, 0, static_cast<std::size_t>((padded - rows) * k) * sizeof(float));
+            return staged;
+        }
+        case MatmulType::bf16: {
+            uint16_t* staged = impl.scratch_bf16(padded * k);  // [padded, in_features]
+            to_bf16(x, rows * k, staged);
+            std::memset(staged + rows * k, 0, static_cast<std::size_t>((padded - rows) * k) * sizeof(uint16_t));
+            return staged;
+        }
+        case MatmulType::s8: {
+            int8_t* staged = impl.scratch_s8(padded * k);  // [padded, in_features]
+            quantize_rows_s8(x, rows, k, staged, impl.scratch_row_scales(rows));
+            std::memset(staged + rows * k, 0, static_cast<std::size_t>((padded - rows) * k));
+            return staged;
+        }
+    }
+    return x;
+}
+
+void Linear::run_staged(DnnlContext& ctx, const void* src, float* y, int64_t rows, int64_t padded,
+                        bool accumulate) const {
+    const int64_t n = out_features_;
+    BoundPrimitive& bound = bind(ctx, padded, accumulate);
+    auto& impl = ctx.impl();
+    bound.set(DNNL_ARG_WEIGHTS, packed_->weights.get_data_handle());
+    if (packed_->bias) bound.set(DNNL_ARG_BIAS, packed_->bias.get_data_handle());
+    bound.set(DNNL_ARG_SRC, src);
+    if (type_ != MatmulType::s8) {
+        // The f32 and bf16 matmuls write y themselves (bias, activation and residual sum fused).
+        if (padded == rows) {
+            bound.set(DNNL_ARG_DST, y);
+            impl.execute(bound);
+            return;
+        }
+        float* out = impl.scratch_out(padded * n);  // [padded, out_features]
+        if (accumulate) copy_floats(out, y, rows * n);
+        bound.set(DNNL_ARG_DST, out);
+        impl.execute(bound);
+        copy_floats(y, out, rows * n);
+        return;
+    }
+    // The integer products (exact in f32 up to 2^24) land in y when it has the rows and is not needed for a
+    // residual sum (the epilogue then scales them in place), else in scratch.
+    float* product = accumulate || padded != rows ? impl.scratch_out(padded * n) : y;  // [padded, out]
+    bound.set(DNNL_ARG_DST, product);
+    impl.execute(bound);
+    dequantize_rows(product, impl.scratch_row_scales(rows), packed_->column_scales.data(),
+                    packed_->bias_values.empty() ? nullptr : packed_->bias_values.data(), rows, n, y, accumulate);
+    if (activation_ != Activation::none) {
+        BoundPrimitive& act = bind_activation(ctx, padded);
+        float* out = y;
+        if (padded != rows) {  // the eltwise runs on the bucketed row count too
+            out = impl.scratch_out(padded * n);
+            copy_floats(out, y, rows * n);
+        }
+        act.set(DNNL_ARG_SRC, out);
+        act.set(DNNL_ARG_DST, out);
+        impl.execute(act);
+        if (out != y) copy_floats(y, out, rows * n);
+    }
+}
+
 void Linear::forward(DnnlContext& ctx, const float* x, float* y, int64_t rows, bool accumulate) const {
-    BoundPrimitive& bound = bind(ctx, rows, accumulate);
-    bound.set(DNNL_ARG_SRC, x);
-    bound.set(DNNL_ARG_DST, y);
-    ctx.impl().execute(bound);
+    TOLK_CHECK(rows > 0, name_, ": row count must be positive, got ", rows);
+    const int64_t padded = row_bucket(rows);
+    run_staged(ctx, stage_input(ctx, x, rows, padded), y, rows, padded, accumulate);
+}
+
+void Linear::forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
+                                std::initializer_list<std::pair<const Linear*, float*>> outputs) {
+    TOLK_CHECK(outputs.size() > 0 && rows > 0, "Linear::forward_same_input: nothing to compute");
+    const Linear& first = *outputs.begin()->first;
+    for (const auto& [linear, y] : outputs)
+        TOLK_CHECK(linear->in_features_ == first.in_features_ && linear->type_ == first.type_, linear->name_,
+                   ": cannot share the input of ", first.name_, " (different width or precision)");
+    // One conversion (padding, bf16 rounding or int8 quantization) serves every product.
+    const int64_t padded = row_bucket(rows);
+    const void* src = first.stage_input(ctx, x, rows, padded);
+    for (const auto& [linear, y] : outputs) linear->run_staged(ctx, src, y, rows, padded, /*accumulate=*/false);
 }
 
 std::string Linear::implementation(DnnlContext& ctx, int64_t rows, bool accumulate) const {
-    return bind(ctx, rows, accumulate).impl;
+    return bind(ctx, row_bucket(rows), accumulate).impl;
 }
 
 }  // namespace tolk

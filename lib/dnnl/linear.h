@@ -1,13 +1,17 @@
-// Linear: y = act(x * W^T + b) on a oneDNN matmul, with W prepacked once into the layout the kernel wants and
-// one primitive per row count, built on first use and cached in the caller's DnnlContext.
+// Linear: y = act(x * W^T + b) on a oneDNN matmul, with W converted once to its compute precision (f32, bf16, or
+// s8 with a scale per output channel), prepacked into the layout the kernel wants, and one primitive per row
+// count, built on first use and cached in the caller's DnnlContext.
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "core/tensor.h"
+#include "dnnl/compute_type.h"
 #include "dnnl/context.h"
 
 namespace tolk {
@@ -28,7 +32,11 @@ public:
     Linear();
     // weight: [out_features, in_features] (PyTorch's layout); bias: [out_features] or [1, out_features], or
     // nullptr for none. `name` identifies the layer in errors and reports (e.g. "model.encoder.layers.0.fc1").
-    Linear(const Tensor& weight, const Tensor* bias, Activation activation, std::string name);
+    // `type`: the matmul precision. f32 computes exactly the reference's products; bf16 rounds x and W to bf16
+    // and accumulates in f32; s8 quantizes W per output channel here and x per row on every call (oneDNN int8
+    // matmul to f32, then the row scale, bias, residual and activation in f32).
+    Linear(const Tensor& weight, const Tensor* bias, Activation activation, std::string name,
+           MatmulType type = MatmulType::f32);
     Linear(Linear&&) noexcept;
     Linear& operator=(Linear&&) noexcept;
     ~Linear();
@@ -37,9 +45,17 @@ public:
     // (a fused residual add: oneDNN's sum post-op); accumulate needs Activation::none.
     void forward(DnnlContext& ctx, const float* x, float* y, int64_t rows, bool accumulate = false) const;
 
+    // y_i[rows, out_i] = act_i(x * W_i^T + b_i) for several Linears of the same input width and precision (the
+    // q/k/v projections): x is padded, converted or quantized once for all of them.
+    static void forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
+                                   std::initializer_list<std::pair<const Linear*, float*>> outputs);
+
     // The implementation oneDNN picks for `rows` rows (builds and caches the primitive if needed).
     std::string implementation(DnnlContext& ctx, int64_t rows, bool accumulate = false) const;
 
+    MatmulType type() const { return type_; }
+    // Bytes of packed weights (and bias and scales) this layer holds.
+    std::size_t packed_bytes() const;
     int64_t in_features() const { return in_features_; }
     int64_t out_features() const { return out_features_; }
     const std::string& name() const { return name_; }
@@ -47,13 +63,18 @@ public:
 private:
     struct Packed;
     dnnl_detail::BoundPrimitive& bind(DnnlContext& ctx, int64_t rows, bool accumulate) const;
+    dnnl_detail::BoundPrimitive& bind_activation(DnnlContext& ctx, int64_t rows) const;  // s8: eltwise after
+    // x as the matmul reads it: itself, or padded to `padded` rows / converted to bf16 / quantized (with the row
+    // scales) in the context's scratch.
+    const void* stage_input(DnnlContext& ctx, const float* x, int64_t rows, int64_t padded) const;
+    void run_staged(DnnlContext& ctx, const void* src, float* y, int64_t rows, int64_t padded, bool accumulate) const;
 
     std::shared_ptr<const Packed> packed_;  // prepacked weights and bias, immutable, shared by all threads
     int64_t in_features_ = 0;
     int64_t out_features_ = 0;
     Activation activation_ = Activation::none;
+    MatmulType type_ = MatmulType::f32;
     std::string name_;
-    uint64_t id_ = 0;
 };
 
 }  // namespace tolk

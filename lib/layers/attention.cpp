@@ -7,7 +7,7 @@
 namespace tolk {
 
 MultiHeadAttention::MultiHeadAttention(const WeightStore& weights, const std::string& prefix, int64_t model_dim,
-                                       int64_t heads)
+                                       int64_t heads, MatmulType type)
     : d_model(model_dim), n_heads(heads) {
     TOLK_CHECK(n_heads > 0 && d_model % n_heads == 0, prefix, ": d_model ", d_model, " is not divisible by ",
                n_heads, " heads");
@@ -16,14 +16,15 @@ MultiHeadAttention::MultiHeadAttention(const WeightStore& weights, const std::st
     // [batch, n_heads, q_len, k_len] scores in every layer and step, and keeps the score matmul free of an
     // output-scale attribute; transformers scales the projected queries too, so this differs only in rounding.
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d_head)));
-    Tensor q_weight = weights.get(prefix + ".q_proj.weight").clone();  // [d_model, d_model]
-    Tensor q_bias = weights.get(prefix + ".q_proj.bias").clone();      // [d_model]
+    Tensor q_weight = weights.load(prefix + ".q_proj.weight");  // [d_model, d_model]
+    Tensor q_bias = weights.load(prefix + ".q_proj.bias");      // [d_model]
     for (int64_t i = 0; i < q_weight.numel(); ++i) q_weight.f32()[i] *= scale;
     for (int64_t i = 0; i < q_bias.numel(); ++i) q_bias.f32()[i] *= scale;
-    q_proj = Linear(q_weight, &q_bias, Activation::none, prefix + ".q_proj");
+    q_proj = Linear(q_weight, &q_bias, Activation::none, prefix + ".q_proj", type);
     const auto load = [&](const char* name) {
         const std::string p = prefix + "." + name;
-        return Linear(weights.get(p + ".weight"), &weights.get(p + ".bias"), Activation::none, p);
+        const Tensor bias = weights.load(p + ".bias");  // [d_model]
+        return Linear(weights.load(p + ".weight"), &bias, Activation::none, p, type);
     };
     k_proj = load("k_proj");
     v_proj = load("v_proj");
@@ -35,9 +36,7 @@ void MultiHeadAttention::project_self(DnnlContext& ctx, const float* x, int64_t 
     ws.k.resize({rows, d_model});
     ws.v.resize({rows, d_model});
     ws.attn.resize({rows, d_model});
-    q_proj.forward(ctx, x, ws.q.f32(), rows);
-    k_proj.forward(ctx, x, ws.k.f32(), rows);
-    v_proj.forward(ctx, x, ws.v.f32(), rows);
+    Linear::forward_same_input(ctx, x, rows, {{&q_proj, ws.q.f32()}, {&k_proj, ws.k.f32()}, {&v_proj, ws.v.f32()}});
 }
 
 void MultiHeadAttention::attend(DnnlContext& ctx, const HeadsView& q, const HeadsView& k, const HeadsView& v,

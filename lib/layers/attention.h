@@ -16,7 +16,8 @@ namespace tolk {
 struct MultiHeadAttention {
     MultiHeadAttention() = default;
     // prefix: e.g. "model.decoder.layers.0.encoder_attn".
-    MultiHeadAttention(const WeightStore& weights, const std::string& prefix, int64_t d_model, int64_t n_heads);
+    MultiHeadAttention(const WeightStore& weights, const std::string& prefix, int64_t d_model, int64_t n_heads,
+                       MatmulType type = MatmulType::f32);
 
     // Self-attention inputs for `rows` rows of x [rows, d_model]: ws.q, ws.k, ws.v = the three projections
     // [rows, d_model] each, and ws.attn sized [rows, d_model] for attend()'s output.

@@ -8,19 +8,20 @@
 
 namespace tolk {
 
-DecoderLayer::DecoderLayer(const WeightStore& weights, const ModelConfig& config, int index) {
+DecoderLayer::DecoderLayer(const WeightStore& weights, const ModelConfig& config, int index, MatmulType type) {
     const std::string p = "model.decoder.layers." + std::to_string(index) + ".";
-    self_attn = MultiHeadAttention(weights, p + "self_attn", config.d_model, config.decoder_attention_heads);
+    self_attn = MultiHeadAttention(weights, p + "self_attn", config.d_model, config.decoder_attention_heads, type);
     self_attn_layer_norm = load_layer_norm(weights, p + "self_attn_layer_norm");
-    encoder_attn = MultiHeadAttention(weights, p + "encoder_attn", config.d_model, config.decoder_attention_heads);
+    encoder_attn =
+        MultiHeadAttention(weights, p + "encoder_attn", config.d_model, config.decoder_attention_heads, type);
     encoder_attn_layer_norm = load_layer_norm(weights, p + "encoder_attn_layer_norm");
-    ffn = FeedForward(weights, p, activation_from_name(config.activation_function));
+    ffn = FeedForward(weights, p, activation_from_name(config.activation_function), type);
     final_layer_norm = load_layer_norm(weights, p + "final_layer_norm");
 }
 
 void DecoderLayer::project_memory(DnnlContext& ctx, const float* memory, int64_t rows, float* k, float* v) const {
-    encoder_attn.k_proj.forward(ctx, memory, k, rows);  // [rows, d_model]
-    encoder_attn.v_proj.forward(ctx, memory, v, rows);  // [rows, d_model]
+    // k, v: [rows, d_model] each, from one conversion of the memory
+    Linear::forward_same_input(ctx, memory, rows, {{&encoder_attn.k_proj, k}, {&encoder_attn.v_proj, v}});
 }
 
 void DecoderLayer::forward_step(DnnlContext& ctx, float* x, int64_t rows, const SelfAttentionCache& cache,

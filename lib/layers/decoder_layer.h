@@ -35,7 +35,7 @@ struct CrossAttentionMemory {
 };
 
 struct DecoderLayer {
-    DecoderLayer(const WeightStore& weights, const ModelConfig& config, int index);
+    DecoderLayer(const WeightStore& weights, const ModelConfig& config, int index, MatmulType type = MatmulType::f32);
 
     // Cross-attention keys and values of the encoder output memory[rows, d_model] into k, v [rows, d_model].
     void project_memory(DnnlContext& ctx, const float* memory, int64_t rows, float* k, float* v) const;

@@ -6,15 +6,40 @@
 #include <memory>
 #include <string>
 
+#include <vector>
+
 #include "core/tensor.h"
+#include "dnnl/compute_type.h"
 
 namespace tolk {
+
+// A token table kept in the model's compute precision: f32 (exact), bf16, or s8 rows with one scale per row
+// (a quarter of the memory; the int8 compute types already round every projection input the same way).
+class EmbeddingTable {
+public:
+    // table: [vocab_size, d_model] f32 (kept as it is for f32, converted otherwise).
+    EmbeddingTable(Tensor table, MatmulType type);
+    // out[i] = table[id][i] * scale + add[i] for i < d_model (id must be in range).
+    void scaled_row_plus(int32_t id, float scale, const float* add, float* out) const;
+    int64_t vocab_size() const { return vocab_size_; }
+    int64_t d_model() const { return d_model_; }
+    std::size_t bytes() const;
+
+private:
+    MatmulType type_;
+    int64_t vocab_size_ = 0;
+    int64_t d_model_ = 0;
+    Tensor f32_;                  // [vocab_size, d_model]
+    std::vector<uint16_t> bf16_;  // [vocab_size, d_model]
+    std::vector<int8_t> s8_;      // [vocab_size, d_model]
+    std::vector<float> scales_;   // [vocab_size]: s8 row scales
+};
 
 class Embeddings {
 public:
     Embeddings() = default;
     // table: [vocab_size, d_model]; positions: [n_positions, d_model]; `name` names the table in errors.
-    Embeddings(std::shared_ptr<const Tensor> table, std::shared_ptr<const Tensor> positions, float scale,
+    Embeddings(std::shared_ptr<const EmbeddingTable> table, std::shared_ptr<const Tensor> positions, float scale,
                std::string name);
 
     // out[d_model] = table[id] * scale + positions[position]. Throws naming the table for an id or position out
@@ -26,7 +51,7 @@ public:
     int64_t d_model() const { return d_model_; }
 
 private:
-    std::shared_ptr<const Tensor> table_;      // [vocab_size, d_model]
+    std::shared_ptr<const EmbeddingTable> table_;  // [vocab_size, d_model]
     std::shared_ptr<const Tensor> positions_;  // [n_positions, d_model]
     float scale_ = 1.0f;
     int64_t vocab_size_ = 0;

@@ -7,11 +7,11 @@
 
 namespace tolk {
 
-EncoderLayer::EncoderLayer(const WeightStore& weights, const ModelConfig& config, int index) {
+EncoderLayer::EncoderLayer(const WeightStore& weights, const ModelConfig& config, int index, MatmulType type) {
     const std::string p = "model.encoder.layers." + std::to_string(index) + ".";
-    self_attn = MultiHeadAttention(weights, p + "self_attn", config.d_model, config.encoder_attention_heads);
+    self_attn = MultiHeadAttention(weights, p + "self_attn", config.d_model, config.encoder_attention_heads, type);
     self_attn_layer_norm = load_layer_norm(weights, p + "self_attn_layer_norm");
-    ffn = FeedForward(weights, p, activation_from_name(config.activation_function));
+    ffn = FeedForward(weights, p, activation_from_name(config.activation_function), type);
     final_layer_norm = load_layer_norm(weights, p + "final_layer_norm");
 }
 

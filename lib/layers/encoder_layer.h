@@ -14,7 +14,7 @@
 namespace tolk {
 
 struct EncoderLayer {
-    EncoderLayer(const WeightStore& weights, const ModelConfig& config, int index);
+    EncoderLayer(const WeightStore& weights, const ModelConfig& config, int index, MatmulType type = MatmulType::f32);
 
     // x: [batch * src_len, d_model], updated in place; mask: [batch, src_len] additive (padding).
     void forward(DnnlContext& ctx, float* x, int64_t batch, int64_t src_len, const float* mask,

@@ -14,7 +14,8 @@ namespace tolk {
 struct FeedForward {
     FeedForward() = default;
     // prefix: e.g. "model.encoder.layers.0." (fc1 and fc2 sit directly in the layer).
-    FeedForward(const WeightStore& weights, const std::string& prefix, Activation activation);
+    FeedForward(const WeightStore& weights, const std::string& prefix, Activation activation,
+                MatmulType type = MatmulType::f32);
 
     // x[rows, d_model] += fc2(act(fc1(x))); `hidden` is scratch, resized to [rows, d_ff].
     void add_to(DnnlContext& ctx, float* x, int64_t rows, Tensor& hidden) const;

@@ -9,7 +9,12 @@
 
 namespace tolk {
 
-MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights) : config_(config) {
+MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights, ComputeType compute)
+    : config_(config), compute_(compute) {
+    std::string unsupported;
+    TOLK_CHECK(compute_type_supported(compute, &unsupported), "compute type ", compute_type_name(compute), ": ",
+               unsupported);
+    const MatmulType projections = projection_matmul_type(compute);
     TOLK_CHECK(config.d_model > 0 && config.max_position_embeddings > 0, config.dir.string(),
                ": d_model and max_position_embeddings must be positive");
     // Positions are not stored in Marian checkpoints: both stacks use the same fixed table.
@@ -20,28 +25,43 @@ MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights) 
                                                : 1.0f;
     const std::string encoder_name = "model.encoder.embed_tokens.weight";
     const std::string decoder_name = "model.decoder.embed_tokens.weight";
-    auto encoder_table = std::make_shared<const Tensor>(weights.get(encoder_name).clone());  // [vocab, d_model]
+    // The tables in the compute precision of the projections (int8 models keep s8 rows).
+    auto encoder_table = std::make_shared<const EmbeddingTable>(weights.load(encoder_name), projections);
     // Tied tables (a joint vocabulary) are kept once.
-    std::shared_ptr<const Tensor> decoder_table =
+    std::shared_ptr<const EmbeddingTable> decoder_table =
         weights.stored_name(encoder_name) == weights.stored_name(decoder_name)
             ? encoder_table
-            : std::make_shared<const Tensor>(weights.get(decoder_name).clone());  // [decoder_vocab, d_model]
+            : std::make_shared<const EmbeddingTable>(weights.load(decoder_name), projections);
     encoder_embed_ = Embeddings(encoder_table, positions, scale, encoder_name);
     decoder_embed_ = Embeddings(decoder_table, positions, scale, decoder_name);
 
     encoder_layers_.reserve(static_cast<std::size_t>(config.encoder_layers));
-    for (int i = 0; i < config.encoder_layers; ++i) encoder_layers_.emplace_back(weights, config, i);
+    for (int i = 0; i < config.encoder_layers; ++i) encoder_layers_.emplace_back(weights, config, i, projections);
     decoder_layers_.reserve(static_cast<std::size_t>(config.decoder_layers));
-    for (int i = 0; i < config.decoder_layers; ++i) decoder_layers_.emplace_back(weights, config, i);
+    for (int i = 0; i < config.decoder_layers; ++i) decoder_layers_.emplace_back(weights, config, i, projections);
 
     // Marian always adds final_logits_bias (zeros in most checkpoints, but not all).
-    lm_head_ = Linear(weights.get("lm_head.weight"), &weights.get("final_logits_bias"), Activation::none, "lm_head");
+    const Tensor logits_bias = weights.load("final_logits_bias");  // [1, decoder_vocab_size]
+    lm_head_ = Linear(weights.load("lm_head.weight"), &logits_bias, Activation::none, "lm_head",
+                      vocabulary_matmul_type(compute));
 }
 
-std::unique_ptr<MarianModel> MarianModel::load(const std::filesystem::path& dir) {
+std::unique_ptr<MarianModel> MarianModel::load(const std::filesystem::path& dir, ComputeType compute) {
     const ModelConfig config = load_config(dir);
-    const WeightStore weights = WeightStore::load(dir, config);
-    return std::make_unique<MarianModel>(config, weights);
+    const WeightStore weights = WeightStore::open(dir, config);
+    return std::make_unique<MarianModel>(config, weights, compute);
+}
+
+std::size_t MarianModel::packed_bytes() const {
+    std::size_t bytes = lm_head_.packed_bytes();
+    const auto attention = [](const MultiHeadAttention& a) {
+        return a.q_proj.packed_bytes() + a.k_proj.packed_bytes() + a.v_proj.packed_bytes() + a.out_proj.packed_bytes();
+    };
+    for (const EncoderLayer& l : encoder_layers_)
+        bytes += attention(l.self_attn) + l.ffn.fc1.packed_bytes() + l.ffn.fc2.packed_bytes();
+    for (const DecoderLayer& l : decoder_layers_)
+        bytes += attention(l.self_attn) + attention(l.encoder_attn) + l.ffn.fc1.packed_bytes() + l.ffn.fc2.packed_bytes();
+    return bytes;
 }
 
 }  // namespace tolk

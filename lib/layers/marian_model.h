@@ -24,14 +24,20 @@ namespace tolk {
 
 class MarianModel {
 public:
-    MarianModel(const ModelConfig& config, const WeightStore& weights);
+    // `compute`: the precision of the projections and the vocabulary projection (see ComputeType); the weights
+    // are converted and packed here, once.
+    MarianModel(const ModelConfig& config, const WeightStore& weights, ComputeType compute = ComputeType::float32);
     // Reads config.json (+ generation_config.json) and model.safetensors from a Hugging Face MarianMT directory.
-    static std::unique_ptr<MarianModel> load(const std::filesystem::path& dir);
+    static std::unique_ptr<MarianModel> load(const std::filesystem::path& dir,
+                                             ComputeType compute = ComputeType::float32);
 
     MarianModel(const MarianModel&) = delete;
     MarianModel& operator=(const MarianModel&) = delete;
 
     const ModelConfig& config() const { return config_; }
+    ComputeType compute_type() const { return compute_; }
+    // Bytes of weights held in their compute layout (packed matrices, embedding tables, norms excluded).
+    std::size_t packed_bytes() const;
     int64_t d_model() const { return config_.d_model; }
     int64_t source_vocab_size() const { return encoder_embed_.vocab_size(); }
     int64_t target_vocab_size() const { return lm_head_.out_features(); }
@@ -46,6 +52,7 @@ public:
 
 private:
     ModelConfig config_;
+    ComputeType compute_ = ComputeType::float32;
     Embeddings encoder_embed_;  // model.encoder.embed_tokens (= model.shared when shared)
     Embeddings decoder_embed_;  // model.decoder.embed_tokens
     std::vector<EncoderLayer> encoder_layers_;

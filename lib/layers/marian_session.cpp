@@ -84,8 +84,11 @@ void MarianSession::start(const std::vector<std::vector<int32_t>>& src_ids, int 
     run_encoder(src_ids);
     const int64_t batch = static_cast<int64_t>(src_ids.size());
     project_cross(batch);
-    // Room for about twice the source length to start with; longer outputs double it (reserve_positions).
-    capacity_ = std::min(round_up(std::max<int64_t>(2 * src_len_ + 8, 32), position_block),
+    // Room for the source length and a little more to start with (translations are about as long as their
+    // source); a longer output grows it by half (reserve_positions). The caches are the largest buffers of a
+    // session ([rows, capacity, d_model] twice per layer), so twice the source length, as before, doubled a
+    // worker's memory on long news sentences for positions most rows never reach.
+    capacity_ = std::min(round_up(std::max<int64_t>(src_len_ + 8, 32), position_block),
                          round_up(model_.max_positions(), position_block));
     const int64_t d_model = model_.d_model();
     rows_ = batch * beam;
@@ -99,7 +102,8 @@ void MarianSession::start(const std::vector<std::vector<int32_t>>& src_ids, int 
 
 void MarianSession::reserve_positions(int64_t needed) {
     if (needed <= capacity_) return;
-    const int64_t capacity = round_up(std::max(needed, 2 * capacity_), position_block);
+    const int64_t capacity = std::min(round_up(std::max(needed, capacity_ + capacity_ / 2), position_block),
+                                      std::max(round_up(model_.max_positions(), position_block), needed));
     const int64_t d_model = model_.d_model();
     for (LayerState& state : layers_) {
         for (Tensor* cache : {&state.self_k, &state.self_v}) {

@@ -12,7 +12,7 @@ namespace tolk {
 inline constexpr float marian_layer_norm_eps = 1e-5f;
 
 inline LayerNorm load_layer_norm(const WeightStore& weights, const std::string& name) {
-    return LayerNorm(weights.get(name + ".weight"), weights.get(name + ".bias"), marian_layer_norm_eps, name);
+    return LayerNorm(weights.load(name + ".weight"), weights.load(name + ".bias"), marian_layer_norm_eps, name);
 }
 
 }  // namespace tolk

@@ -188,13 +188,15 @@ const TensorInfo& SafeTensorsFile::info(const std::string& name) const {
 
 Tensor SafeTensorsFile::load_f32(const std::string& name) const {
     const TensorInfo& ti = info(name);
-    Tensor out(ti.shape, DType::f32);
+    Tensor out;  // not zero-filled first: every element is written below
+    out.resize(ti.shape);
     float* dst = out.f32();
     // The data section need not be aligned (any header length is legal), so read through memcpy.
     const unsigned char* src = map_ + data_start_ + ti.begin;
     const int64_t n = out.numel();
     if (ti.dtype == DType::f32) {
         if (n) std::memcpy(dst, src, static_cast<std::size_t>(n) * 4);
+        release_pages(src, n * 4);
         return out;
     }
     for (int64_t i = 0; i < n; ++i) {
@@ -202,7 +204,18 @@ Tensor SafeTensorsFile::load_f32(const std::string& name) const {
         std::memcpy(&bits, src + 2 * i, 2);
         dst[i] = ti.dtype == DType::f16 ? f16_to_f32(bits) : bf16_to_f32(bits);
     }
+    release_pages(src, n * 2);
     return out;
+}
+
+void SafeTensorsFile::release_pages(const unsigned char* begin, int64_t bytes) const {
+    // A tensor is read once, when its layer is built: its pages of the mapping can leave this process's resident
+    // memory right away (they stay in the page cache), so loading never holds the whole file and its f32 copies
+    // at once. Only whole pages inside the tensor are released; a neighbour's shared page stays.
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto first = (reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page;
+    const auto last = (reinterpret_cast<uintptr_t>(begin) + static_cast<uintptr_t>(bytes)) / page * page;
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 }  // namespace tolk

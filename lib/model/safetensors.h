@@ -47,6 +47,7 @@ public:
 
 private:
     void unmap();
+    void release_pages(const unsigned char* begin, int64_t bytes) const;  // drop read pages from resident memory
 
     std::filesystem::path path_;
     const unsigned char* map_ = nullptr;  // the whole file

@@ -67,7 +67,7 @@ const char* const kLogitsBias = "final_logits_bias";
 struct WeightStore::Source {
     std::string name;                                          // for error messages
     std::function<const Shape*(const std::string&)> shape_of;  // nullptr when absent
-    std::function<Tensor(const std::string&)> load;
+    std::function<Tensor(const std::string&)> load;            // nullptr: record shapes only (open())
 };
 
 std::vector<std::pair<std::string, Shape>> WeightStore::expected_tensors(const ModelConfig& cfg) {
@@ -145,14 +145,20 @@ WeightStore WeightStore::resolve(const Source& src, const ModelConfig& cfg) {
 
     WeightStore ws;
     for (const Wanted& w : wanted) {
-        auto tensor = std::make_shared<const Tensor>(src.load(w.name));
-        check_finite(*tensor, src.name, w.name);
-        ws.entries_[w.name] = {tensor, w.name};
-        for (const char* alias : w.aliases) ws.entries_[alias] = {tensor, w.name};
+        // open() loads nothing here: load() reads (and checks) each tensor when its layer is built.
+        std::shared_ptr<const Tensor> tensor;
+        if (src.load) {
+            tensor = std::make_shared<const Tensor>(src.load(w.name));
+            check_finite(*tensor, src.name, w.name);
+        }
+        ws.entries_[w.name] = {tensor, w.name, w.shape};
+        for (const char* alias : w.aliases) ws.entries_[alias] = {tensor, w.name, w.shape};
     }
     if (cfg.tie_word_embeddings) ws.entries_[kLmHead] = ws.entries_.at(kDecoderEmbed);
-    if (!has_logits_bias)
-        ws.entries_[kLogitsBias] = {std::make_shared<const Tensor>(Shape{1, cfg.decoder_vocab_size}), kLogitsBias};
+    if (!has_logits_bias) {
+        const Shape shape{1, cfg.decoder_vocab_size};
+        ws.entries_[kLogitsBias] = {std::make_shared<const Tensor>(shape), kLogitsBias, shape};
+    }
     return ws;
 }
 
@@ -164,6 +170,18 @@ WeightStore WeightStore::load(const std::filesystem::path& dir, const ModelConfi
                [&](const std::string& name) { return file.contains(name) ? &file.info(name).shape : nullptr; },
                [&](const std::string& name) { return file.load_f32(name); }};
     return resolve(src, cfg);
+}
+
+WeightStore WeightStore::open(const std::filesystem::path& dir, const ModelConfig& cfg) {
+    const std::filesystem::path path = dir / "model.safetensors";
+    TOLK_CHECK(entry_exists(path), path.string(), ": not found (tolk reads the safetensors format only)");
+    auto file = std::make_shared<const SafeTensorsFile>(path);
+    Source src{path.string(),
+               [&](const std::string& name) { return file->contains(name) ? &file->info(name).shape : nullptr; },
+               nullptr};
+    WeightStore ws = resolve(src, cfg);
+    ws.file_ = std::move(file);
+    return ws;
 }
 
 WeightStore WeightStore::from_tensors(std::map<std::string, Tensor> tensors, const ModelConfig& cfg,
@@ -179,11 +197,27 @@ WeightStore WeightStore::from_tensors(std::map<std::string, Tensor> tensors, con
     return resolve(src, cfg);
 }
 
-const Tensor& WeightStore::get(const std::string& hf_name) const {
+const WeightStore::Entry& WeightStore::entry(const std::string& hf_name) const {
     auto it = entries_.find(hf_name);
     TOLK_CHECK(it != entries_.end(), "no model tensor '", hf_name, "'");
-    return *it->second.tensor;
+    return it->second;
 }
+
+const Tensor& WeightStore::get(const std::string& hf_name) const {
+    const Entry& e = entry(hf_name);
+    TOLK_CHECK(e.tensor != nullptr, "model tensor '", hf_name, "' is read on demand: use load()");
+    return *e.tensor;
+}
+
+Tensor WeightStore::load(const std::string& hf_name) const {
+    const Entry& e = entry(hf_name);
+    if (e.tensor) return e.tensor->clone();
+    Tensor tensor = file_->load_f32(e.stored_name);
+    check_finite(tensor, file_->path().string(), e.stored_name);
+    return tensor;
+}
+
+const Shape& WeightStore::shape(const std::string& hf_name) const { return entry(hf_name).shape; }
 
 const std::string& WeightStore::stored_name(const std::string& hf_name) const {
     auto it = entries_.find(hf_name);
@@ -198,10 +232,14 @@ std::vector<std::string> WeightStore::names() const {
 }
 
 int64_t WeightStore::parameter_count() const {
-    std::set<const Tensor*> seen;
+    std::set<std::string> seen;
     int64_t count = 0;
-    for (const auto& [name, entry] : entries_)
-        if (seen.insert(entry.tensor.get()).second) count += entry.tensor->numel();
+    for (const auto& [name, e] : entries_) {
+        if (!seen.insert(e.stored_name).second) continue;
+        int64_t n = 1;
+        for (int64_t d : e.shape) n *= d;
+        count += n;
+    }
     return count;
 }
 

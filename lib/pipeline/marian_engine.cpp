@@ -62,9 +62,10 @@ std::unique_ptr<MarianEngine> MarianEngine::load(const std::filesystem::path& di
     // prepacking and steals cores from the workers.
     if (options.threads > 0) set_num_threads(options.threads);
     {
-        // The model prepacks its own copies; the f32 weight store is dropped once it is built.
-        const WeightStore weights = WeightStore::load(dir, config);
-        model = std::make_unique<MarianModel>(config, weights);
+        // Each tensor is read from the mapped file and converted when its layer packs it; the mapping is dropped
+        // once the model is built.
+        const WeightStore weights = WeightStore::open(dir, config);
+        model = std::make_unique<MarianModel>(config, weights, options.compute);
     }
     return std::unique_ptr<MarianEngine>(new MarianEngine(std::move(config), std::move(tokenizer),
                                                           std::move(target_vocab), std::move(model),

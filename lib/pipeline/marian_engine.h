@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 
+#include "dnnl/compute_type.h"
 #include "decode/options.h"
 #include "model/config.h"
 #include "pipeline/engine.h"
@@ -20,6 +21,7 @@ struct EngineOptions {
     DecodeOptions decode;  // beam, max new tokens, n-best, ...
     bool tokens = false;   // fill SegmentHypothesis::tokens with the target pieces
     int threads = 0;       // oneDNN threads of the loading thread (prepacking); 0: the library default
+    ComputeType compute = ComputeType::float32;  // precision of the matmuls (float32: the reference's numbers)
 };
 
 class MarianEngine : public TranslationEngine {
