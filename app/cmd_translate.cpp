@@ -264,6 +264,7 @@ int run_translate(const TranslateOptions& o) {
                   {"--format", o.format},
                   {"--input-format", std::string(format_name(input_format_for(o, input_paths[0])))},
                   {"--no-split", o.no_split},
+                  {"--compute-type", std::string(compute_type_name(compute))},
                   {"--shard", shard ? o.shard : "none"}}}};
             try {
                 resumable = std::make_unique<ResumableOutput>(o.output, job);

@@ -8,6 +8,7 @@
 #include <exception>
 #include <mutex>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -23,16 +24,29 @@ public:
     using Job = std::function<void(TranslationSession* session, const std::exception_ptr& session_error)>;
 
     WorkerPool(const TranslationEngine& engine, int workers, int threads) : engine_(engine) {
-        for (int i = 0; i < workers; ++i) threads_.emplace_back([this, threads] { run(threads); });
+        // A thread that cannot start (ulimit -u, memory) must not leave the others running: a std::thread
+        // destroyed while joinable terminates the process.
+        for (int i = 0; i < workers; ++i) {
+            try {
+                threads_.emplace_back([this, threads] { run(threads); });
+            } catch (const std::system_error& e) {
+                stop_and_join();
+                TOLK_FAIL("cannot start worker thread ", i + 1, " of ", workers, ": ", e.what(),
+                          " (lower --workers or raise the process limit, ulimit -u)");
+            }
+        }
     }
 
-    ~WorkerPool() {
+    ~WorkerPool() { stop_and_join(); }
+
+    void stop_and_join() {
         {
             std::lock_guard lock(mutex_);
             stop_ = true;
         }
         cv_.notify_all();
-        for (auto& t : threads_) t.join();
+        for (auto& t : threads_)
+            if (t.joinable()) t.join();
     }
 
     void submit(Job job) {

@@ -106,6 +106,8 @@ def main():
 tolk translates with the model in `models/en-de` unless told otherwise: `-m DIR` picks a model directory (any
 Hugging Face MarianMT / OPUS-MT directory), `TOLK_MODEL=DIR` sets the default, and `--from/--to` pick among the
 models `tolk models` lists. Every input line gives exactly one output line, in order; empty lines stay empty.
+(That is deliberate and differs from transformers, whose `generate()` on an empty string translates "</s>" alone
+and prints whatever the model makes of it: a pipeline that counts lines needs the empty line back.)
 Warnings, progress and the summary go to stderr, never to stdout.
 
 ### In the terminal
