@@ -158,10 +158,28 @@ TEST_CASE("--resume after SIGKILL at random points gives the uninterrupted outpu
     bool finished = false;
     for (int attempt = 0; attempt < 12 && !finished; ++attempt) {
         const pid_t pid = spawn(argv, dir / "run.log");
-        const auto delay = std::chrono::milliseconds(rng() % static_cast<unsigned>(std::max<int64_t>(full_ms / 2, 20)));
-        std::this_thread::sleep_for(delay);
-        ::kill(pid, SIGKILL);
-        const int rc = wait_for(pid);
+        int status = 0;
+        bool exited = false;
+        if (attempt % 2 == 1) {
+            // Every other kill waits until this run has committed new progress: how soon a run reaches its first
+            // checkpoint depends on the machine (start-up, hashing, model load), and a fast machine's random
+            // early kills would otherwise all land before it, testing nothing but a restart.
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+            while (lines_done(state) <= previous && std::chrono::steady_clock::now() < deadline) {
+                if (::waitpid(pid, &status, WNOHANG) == pid) {
+                    exited = true;
+                    break;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+        }
+        if (!exited) {
+            const auto delay =
+                std::chrono::milliseconds(rng() % static_cast<unsigned>(std::max<int64_t>(full_ms / 4, 10)));
+            std::this_thread::sleep_for(delay);
+            ::kill(pid, SIGKILL);
+        }
+        const int rc = exited ? (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) : wait_for(pid);
         if (rc == 0) {
             finished = true;
             break;
@@ -311,7 +329,7 @@ namespace {
 // short outputs; "node1,node2" become ":", GNU parallel's name for this machine.
 std::string recipe(const std::string& name) {
     const fs::path root = fs::path(TOLK_TEST_DATA).parent_path().parent_path();
-    for (const fs::path doc : {root / "docs" / "corpora.md", root / "README.md"}) {
+    for (const fs::path& doc : {root / "docs" / "corpora.md", root / "README.md"}) {
         const std::string text = read_file(doc);
         const std::string fence = "```bash tested:" + name + "\n";
         const auto begin = text.find(fence);
