@@ -284,7 +284,14 @@ int run_translate(const TranslateOptions& o) {
         translator_options.cache_bytes = o.no_cache ? 0 : static_cast<size_t>(o.cache_mb) << 20;
         translator_options.source_language =
             engine->config().source_lang.empty() ? "en" : engine->config().source_lang;
-        Translator translator(*engine, translator_options);
+        // Workers that cannot start (a process limit, memory) are a setting the user can change: exit 2.
+        std::unique_ptr<Translator> translator_ptr;
+        try {
+            translator_ptr = std::make_unique<Translator>(*engine, translator_options);
+        } catch (const Error& e) {
+            throw UsageError(e.what());
+        }
+        Translator& translator = *translator_ptr;
 
         const bool stderr_tty = ::isatty(STDERR_FILENO) == 1;
         ProgressOptions progress_options;
@@ -373,6 +380,9 @@ int run_translate(const TranslateOptions& o) {
             return kExitInternal;
         }
         return kExitOk;
+    } catch (const UsageError& e) {
+        print_error(e.what());
+        return kExitUsage;
     } catch (const std::exception& e) {
         print_error(e.what());
         return kExitInternal;

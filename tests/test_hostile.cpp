@@ -522,3 +522,29 @@ TEST_CASE("cli: broken model directories exit 2 with one line naming the file") 
     write_file(d / "config.json", good.dump().insert(1, "\"dropout\": 1e400, "));
     expect("dropout");
 }
+
+TEST_CASE("cli: worker threads that cannot start are one error line and exit 2, not std::terminate") {
+    // RLIMIT_NPROC binds only unprivileged users, so the run drops to nobody with setpriv; skipped where that is
+    // not possible (not root, or no setpriv).
+    if (::geteuid() != 0 || std::system("command -v setpriv > /dev/null 2>&1") != 0) {
+        MESSAGE("skipped: needs root and setpriv to run tolk as an unprivileged user under ulimit -u");
+        return;
+    }
+    const TempDir tmp("tolk_test_hostile_threads");
+    const fs::path& d = tmp.path;
+    fs::permissions(d, fs::perms::all);
+    write_file(d / "in.txt", "Hello.\n");
+    write_file(d / "run.sh", "ulimit -u 4\nexec " + quote(TOLK_BINARY) + " -m " + quote(kJoint.string()) +
+                                 " --workers 16 -q -i in.txt -o out.txt\n");
+    const RunResult r = run_shell("timeout 60 setpriv --reuid 65534 --regid 65534 --clear-groups bash run.sh", d);
+    // Either the limit bites (exit 2 naming the cause) or this system let all threads start (exit 0).
+    if (r.rc == 0) {
+        MESSAGE("the process limit did not stop the threads here; nothing to check");
+        return;
+    }
+    CHECK(r.rc == 2);
+    CHECK(count_lines(r.err) == 1);
+    CHECK(r.err.find("cannot start worker thread") != std::string::npos);
+    CHECK_FALSE(fs::exists(d / "out.txt"));
+    CHECK(stray_temp_files(d) == 0);
+}
