@@ -57,6 +57,17 @@ double apply_activation(Activation a, double x) {
 
 bool is_reference_kernel(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
 
+// The Linear's output for x (added to y0 when accumulating), computed twice: the second call reuses the cached
+// primitive and must give the same numbers.
+std::vector<float> forward_twice(const Linear& linear, DnnlContext& ctx, const std::vector<float>& x,
+                                 const std::vector<float>& y0, int64_t rows, bool accumulate) {
+    std::vector<float> y = y0, again = y0;
+    linear.forward(ctx, x.data(), y.data(), rows, accumulate);
+    linear.forward(ctx, x.data(), again.data(), rows, accumulate);
+    CHECK(y == again);
+    return y;
+}
+
 }  // namespace
 
 TEST_CASE("activation_from_name maps Marian's names and rejects others") {
@@ -86,12 +97,7 @@ TEST_CASE("Linear matches a naive loop with and without bias, activations and th
         for (int64_t rows : {1, 7, 33}) {
             const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
             const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
-            std::vector<float> y = y0;
-            linear.forward(ctx, x.data(), y.data(), rows, c.accumulate);
-            // Twice: the second call reuses the cached primitive and must give the same numbers.
-            std::vector<float> y2 = y0;
-            linear.forward(ctx, x.data(), y2.data(), rows, c.accumulate);
-            CHECK(y == y2);
+            const std::vector<float> y = forward_twice(linear, ctx, x, y0, rows, c.accumulate);
             for (int64_t r = 0; r < rows; ++r) {
                 for (int64_t o = 0; o < c.out; ++o) {
                     double acc = c.bias ? b.f32()[o] : 0.0;
@@ -140,11 +146,7 @@ TEST_CASE("low-precision Linear stays within its quantization error of the exact
             for (int64_t rows : {1, 5, 40}) {
                 const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
                 const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
-                std::vector<float> y = y0;
-                linear.forward(ctx, x.data(), y.data(), rows, c.accumulate);
-                std::vector<float> y2 = y0;
-                linear.forward(ctx, x.data(), y2.data(), rows, c.accumulate);
-                CHECK(y == y2);
+                const std::vector<float> y = forward_twice(linear, ctx, x, y0, rows, c.accumulate);
                 double worst = 0;  // the largest error relative to its bound
                 for (int64_t r = 0; r < rows; ++r) {
                     double x_step = 0;
