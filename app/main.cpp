@@ -1,7 +1,6 @@
 // tolk's main(): the subcommands (translate, info, models, eval), `tolk "text"` as shorthand for translate, and
 // the mapping of every failure to one line on stderr and a documented exit code.
 #include <fcntl.h>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app_common.h"
+#include "core/heap.h"
 #include "cmd_info.h"
 #include "cmd_models.h"
 #include "cmd_translate.h"
@@ -49,10 +49,10 @@ void reserve_standard_fds() {
 
 int main(int argc, char** argv) {
     reserve_standard_fds();
-    // A fixed threshold: blocks of 128 KiB and more (weights being converted at load, batch buffers) are mapped
-    // on their own and returned to the system when freed. glibc would otherwise raise the threshold after the first
-    // such free and serve later ones from a heap that never shrinks (measured: int8 peak RSS 45 -> 36 MiB).
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    // Blocks of 128 KiB and more (batch buffers) are mapped on their own and returned to the system when freed;
+    // glibc would otherwise raise the threshold after the first such free and serve later ones from a heap that
+    // never shrinks (measured: int8 peak RSS 45 -> 36 MiB). Model loading reuses its buffers (HeapReuseScope).
+    tolk::set_large_block_threshold(128 * 1024);
     std::ios::sync_with_stdio(false);
     CLI::App app{"tolk: offline neural machine translation with Hugging Face MarianMT (OPUS-MT) models"};
     app.name("tolk");

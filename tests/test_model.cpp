@@ -278,6 +278,43 @@ TEST_CASE("safetensors: F32, F16 and BF16 load as f32 (hand-computed values), me
     check_error([&] { file.info("nope"); }, {"t.safetensors", "'nope'"});
 }
 
+TEST_CASE("safetensors: every F16 and BF16 bit pattern loads as its exact value, across read chunks") {
+    // All 65,536 patterns of each type in one tensor (several 64 KiB read chunks, a vector tail), at an odd data
+    // offset, against the values computed from the IEEE definitions with ldexp.
+    std::vector<uint16_t> all(65536);
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint16_t>(i);
+    all.push_back(0x3c00);  // one more: the element count is not a multiple of the vector width
+    TempDir dir;
+    write_file(dir.path / "all.safetensors",
+               safetensors_file({{"h", {"F16", {static_cast<int64_t>(all.size())}, u16_bytes(all)}},
+                                 {"b", {"BF16", {static_cast<int64_t>(all.size())}, u16_bytes(all)}},
+                                 {"odd", {"F16", {1}, u16_bytes({0x3c00})}}}));
+    const SafeTensorsFile file(dir.path / "all.safetensors");
+    const Tensor h = file.load_f32("h");
+    const Tensor b = file.load_f32("b");
+    const auto same = [](float got, double want) {
+        if (std::isnan(want)) return std::isnan(got);
+        return static_cast<double>(got) == want;
+    };
+    int bad_h = 0, bad_b = 0;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        const uint16_t v = all[i];
+        const double sign = (v & 0x8000) ? -1.0 : 1.0;
+        const int he = (v >> 10) & 0x1f, hm = v & 0x3ff;
+        const double half = he == 0    ? sign * std::ldexp(hm, -24)
+                            : he == 31 ? (hm ? std::nan("") : sign * HUGE_VAL)
+                                       : sign * std::ldexp(1024 + hm, he - 25);
+        const int be = (v >> 7) & 0xff, bm = v & 0x7f;
+        const double bf = be == 0     ? sign * std::ldexp(bm, -133)
+                          : be == 255 ? (bm ? std::nan("") : sign * HUGE_VAL)
+                                      : sign * std::ldexp(128 + bm, be - 134);
+        bad_h += !same(h.f32()[i], half);
+        bad_b += !same(b.f32()[i], bf);
+    }
+    CHECK(bad_h == 0);
+    CHECK(bad_b == 0);
+}
+
 TEST_CASE("safetensors: an unaligned data section still loads") {
     TempDir dir;
     // Header of odd length: the data section starts at an odd offset.

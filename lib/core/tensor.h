@@ -70,5 +70,9 @@ private:
 float f16_to_f32(uint16_t h);
 float bf16_to_f32(uint16_t b);
 uint16_t f32_to_bf16(float f);  // round to nearest even
+// n elements from `src` (little-endian halves or bfloat16s, any alignment) to `dst`; the same values as the
+// one-element functions, with the CPU's F16C conversion where it has one.
+void f16_to_f32_n(const void* src, float* dst, int64_t n);
+void bf16_to_f32_n(const void* src, float* dst, int64_t n);
 
 }  // namespace tolk

@@ -2,6 +2,8 @@
 // tensors are converted to f32 on request.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <filesystem>
 #include <map>
@@ -47,10 +49,11 @@ public:
 
 private:
     void unmap();
-    void release_pages(const unsigned char* begin, int64_t bytes) const;  // drop read pages from resident memory
+    void read_exactly(unsigned char* target, std::size_t bytes, off_t offset, const std::string& name) const;
 
     std::filesystem::path path_;
-    const unsigned char* map_ = nullptr;  // the whole file
+    int fd_ = -1;                         // tensor data is read from here
+    const unsigned char* map_ = nullptr;  // the whole file (the header is parsed from it)
     std::size_t map_size_ = 0;
     std::size_t data_start_ = 0;  // 8 + header length
     std::map<std::string, TensorInfo> infos_;

@@ -1,6 +1,8 @@
 // MarianEngine: the real model behind the pipeline's TranslationEngine interface (see marian_engine.h).
 #include "pipeline/marian_engine.h"
 
+#include "core/heap.h"
+
 #include "decode/generate.h"
 #include "dnnl/context.h"
 #include "layers/marian_model.h"
@@ -64,6 +66,7 @@ std::unique_ptr<MarianEngine> MarianEngine::load(const std::filesystem::path& di
     {
         // Each tensor is read from the mapped file and converted when its layer packs it; the mapping is dropped
         // once the model is built.
+        const HeapReuseScope reuse;
         const WeightStore weights = WeightStore::open(dir, config);
         model = std::make_unique<MarianModel>(config, weights, options.compute);
     }
