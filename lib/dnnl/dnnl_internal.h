@@ -52,6 +52,10 @@ struct BoundPrimitive {
     dnnl::memory::desc scratchpad;
 
     void set(int arg, const void* data) { args.at(arg).set_data_handle(const_cast<void*>(data)); }
+    // For a primitive made with run-time dimensions: the argument's memory with this call's shape and strides.
+    void set(int arg, const dnnl::memory::desc& md, const void* data) {
+        args.insert_or_assign(arg, dnnl::memory(md, cpu_engine(), const_cast<void*>(data)));
+    }
 };
 
 // Fixed ids of the stateless ops in OpKey::op; Linear and LayerNorm instances take ids above these.
@@ -61,6 +65,8 @@ enum : uint64_t {
     op_softmax = 3,
     op_linear = 4,
     op_activation = 5,
+    op_step_scores = 6,   // one query per batch item, shapes given at run time
+    op_step_context = 7,
     op_first_instance = 16
 };
 uint64_t next_instance_id();
