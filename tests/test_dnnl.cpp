@@ -414,6 +414,30 @@ TEST_CASE("attention reads strided views: a K/V cache with spare capacity and qu
     }
 }
 
+TEST_CASE("decoding steps of any batch and key length match a naive loop and share two matmul primitives") {
+    // One query per row against a K/V cache with spare room, a padding mask that differs per row; the batch and the
+    // key length change from call to call as they do while decoding.
+    std::mt19937 rng(11);
+    DnnlContext ctx;
+    const int64_t n_heads = 4, d_head = 8, width = n_heads * d_head, capacity = 40;
+    for (const auto& [rows, used] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 5}, {7, 17}, {2, 33}, {5, 2}}) {
+        const std::vector<float> q = random_vector(static_cast<std::size_t>(rows * width), rng, -2.f, 2.f);
+        const std::vector<float> kc = random_vector(static_cast<std::size_t>(rows * capacity * width), rng, -2.f, 2.f);
+        const std::vector<float> vc = random_vector(kc.size(), rng);
+        std::vector<float> mask(static_cast<std::size_t>(rows * used), 0.0f);
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = used - r % 3; j < used; ++j)
+                if (j > 0) mask[r * used + j] = mask_value;  // row r: its last r % 3 keys are padding
+        const HeadsView kv{kc.data(), rows, used, capacity * width, width};
+        const HeadsView vv{vc.data(), rows, used, capacity * width, width};
+        check_attention(ctx, n_heads, d_head, {q.data(), rows, 1, width, width}, kv, vv, mask, MaskKind::per_key,
+                        "step rows " + std::to_string(rows) + " keys " + std::to_string(used));
+    }
+    int matmuls = 0;
+    for (const std::string& line : ctx.primitive_report()) matmuls += line.rfind("attention", 0) == 0;
+    CHECK(matmuls == 2);
+}
+
 TEST_CASE("attention rejects inconsistent views") {
     DnnlContext ctx;
     std::vector<float> buf(64), scores(64), mask(8);
