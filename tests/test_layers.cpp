@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -367,6 +368,23 @@ TEST_CASE("reorder: every row continues the history and the sentence it is given
         tracker.step_and_check(session, {5, 6, 7, 8, 9});
         tracker.reorder(session, {4, 3, 2, 1, 0});
         tracker.step_and_check(session, {10, 11, 12, 13, 14});
+    }
+    SUBCASE("random maps: cycles, rows read by several later rows, rows read before and after they change") {
+        std::mt19937 rng(21);
+        session.start(src, 3);
+        RowTracker tracker(model, src, 3);
+        tracker.step_and_check(session, std::vector<int32_t>(9, 59));
+        for (int round = 0; round < 6; ++round) {
+            const int rows = static_cast<int>(session.rows());
+            std::uniform_int_distribution<int32_t> pick(0, rows - 1);
+            std::vector<int32_t> map(static_cast<std::size_t>(rows));
+            for (int32_t& r : map) r = pick(rng);
+            if (round % 2 == 0) std::iota(map.begin(), map.end(), 0), std::shuffle(map.begin(), map.end(), rng);
+            tracker.reorder(session, map);
+            std::vector<int32_t> tokens(map.size());
+            for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>(3 + (round * 7 + i) % 50);
+            tracker.step_and_check(session, tokens);
+        }
     }
 }
 

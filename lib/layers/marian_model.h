@@ -119,8 +119,17 @@ private:
     int64_t filled_ = 0;     // positions [0, filled_) of every cache row are written or zeroed
     std::vector<int32_t> row_group_;    // reorder scratch: old group of each new row
     std::vector<int32_t> group_order_;  // reorder scratch: old group of each new group
-    std::vector<int32_t> stash_slot_;   // reorder scratch: where an old row was stashed, or -1
-    std::vector<int32_t> stashed_rows_; // reorder scratch: the old rows stashed, by slot
+    // reorder scratch for the self-attention caches (see gather_self_caches)
+    struct RowMove {
+        int32_t to;         // a row, or a stash slot when stash is true
+        int32_t from;       // a row, or a stash slot when from_stash is true
+        bool stash;         // copy an old row into stash slot `to` before it is overwritten
+        bool from_stash;
+    };
+    std::vector<RowMove> row_moves_;
+    std::vector<int32_t> last_reader_;  // per old row: the last new row that reads it, or -1
+    std::vector<int32_t> stash_slot_;   // per old row: its stash slot, or -1
+    std::vector<int32_t> free_slots_;
 };
 
 }  // namespace tolk
