@@ -44,6 +44,10 @@ public:
     // Changes the shape, keeping the buffer when it is large enough (so steady-state loops never
     // allocate). Contents are unspecified after a resize that grows.
     void resize(Shape shape);
+    // Whether resize(shape) would keep the current allocation (and so the contents).
+    bool fits(const Shape& shape) const {
+        return static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype_) <= capacity_;
+    }
     // Same element count, new shape; the data is untouched.
     void reshape(Shape shape);
 

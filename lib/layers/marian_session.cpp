@@ -105,9 +105,22 @@ void MarianSession::reserve_positions(int64_t needed) {
     const int64_t capacity = std::min(round_up(std::max(needed, capacity_ + capacity_ / 2), position_block),
                                       std::max(round_up(model_.max_positions(), position_block), needed));
     const int64_t d_model = model_.d_model();
+    const Shape shape{rows_, capacity, d_model};  // [rows, capacity, d_model]
     for (LayerState& state : layers_) {
         for (Tensor* cache : {&state.self_k, &state.self_v}) {
-            Tensor grown({rows_, capacity, d_model});  // [rows, capacity, d_model]
+            if (cache->fits(shape)) {
+                // Spread the rows out inside the buffer an earlier, wider batch left: every row moves to a higher
+                // offset, so the last row goes first. Fresh memory costs a page fault per 4 KiB on first touch
+                // (~12 us on a virtual machine, measured); reused memory costs nothing.
+                float* base = cache->f32();
+                for (int64_t r = rows_ - 1; r > 0; --r)
+                    std::memmove(base + r * capacity * d_model, base + r * capacity_ * d_model,
+                                 static_cast<std::size_t>(filled_ * d_model) * sizeof(float));
+                cache->resize(shape);
+                continue;
+            }
+            Tensor grown;
+            grown.resize(shape);  // not zero-filled: clear_positions zeroes what is read before it is written
             for (int64_t r = 0; r < rows_; ++r)
                 copy_floats(grown.f32() + r * capacity * d_model, cache->f32() + r * capacity_ * d_model,
                             filled_ * d_model);
@@ -170,9 +183,15 @@ void MarianSession::gather_self_caches(std::span<const int32_t> src_rows) {
     // Rows live in place: only a row that continues another row's history is rewritten. Beam search keeps most
     // rows where they are, so this copies far less than gathering every row into a new buffer.
     if (n > layers_.front().self_k.dim(0)) {
+        const Shape shape{n, capacity_, d_model};  // [rows, capacity, d_model]
         for (LayerState& state : layers_) {
             for (Tensor* cache : {&state.self_k, &state.self_v}) {
-                Tensor grown({n, capacity_, d_model});  // [rows, capacity, d_model]
+                if (cache->fits(shape)) {  // same row stride: the new rows simply follow
+                    cache->resize(shape);
+                    continue;
+                }
+                Tensor grown;
+                grown.resize(shape);
                 for (int64_t r = 0; r < rows_; ++r)
                     copy_floats(grown.f32() + r * row_floats, cache->f32() + r * row_floats, filled_ * d_model);
                 *cache = std::move(grown);
