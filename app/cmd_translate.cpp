@@ -227,6 +227,9 @@ int run_translate(const TranslateOptions& o) {
     engine_options.tokens = o.tokens;
     engine_options.threads = threads;
     engine_options.compute = compute;
+    // Decoder caches may hold twice the batch's source token budget per beam (outputs up to twice as long as
+    // their sources); a batch of several sentences that needs more is split (issue #9: junk input).
+    engine_options.decoder_positions_per_beam = 2 * static_cast<int64_t>(o.max_batch_tokens);
     try {
         engine = MarianEngine::load(model_dir, engine_options);
     } catch (const Error& e) {

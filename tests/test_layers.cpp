@@ -388,6 +388,25 @@ TEST_CASE("reorder: every row continues the history and the sentence it is given
     }
 }
 
+TEST_CASE("position budget: several sentences stop before outgrowing it, one sentence never does") {
+    // The caches start at 32 positions (source length + 8, at least 32, in blocks of 16) and grow by half.
+    const MarianModel& model = random_model();
+    const std::vector<std::vector<int32_t>> src = {{7, 3, 19, 0}, {25, 11, 0}, {44, 2, 9, 9, 31, 0}};
+    const int32_t token = 59;
+    MarianSession session(model);
+    session.set_position_budget(3 * 40);  // three rows fit 32 positions, not 48
+    session.start(src, 1);
+    const std::vector<int32_t> tokens(3, token);
+    for (int step = 0; step < 32; ++step) session.step(tokens);  // positions 0..31 fit
+    CHECK_THROWS_AS(session.step(tokens), DecoderBudgetExceeded);
+
+    session.start({src[2]}, 2);  // one sentence with its two beams: 2 rows x 80 positions, over the budget
+    session.set_position_budget(2 * 20);
+    const std::vector<int32_t> beams(2, token);
+    for (int step = 0; step < 80; ++step) session.step(beams);
+    CHECK(session.position() == 80);
+}
+
 TEST_CASE("session errors name the problem") {
     const MarianModel& model = random_model();
     MarianSession session(model);

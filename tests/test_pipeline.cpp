@@ -33,7 +33,8 @@ namespace {
 
 // A fake model: a token is a whitespace-separated word; the "translation" of a sentence is its words in upper
 // case (ASCII), so the expected output of any input is known without the pipeline. The second n-best
-// hypothesis is the sentence in lower case. It records every batch it sees and fails on the word "POISON".
+// hypothesis is the sentence in lower case. It records every batch it sees and fails on the word "POISON"; a batch
+// of several sentences with the word "HUGE" throws BatchTooLarge.
 class FakeEngine : public TranslationEngine {
 public:
     explicit FakeEngine(int max_tokens = 512) : max_tokens_(max_tokens) {}
@@ -75,6 +76,11 @@ private:
                 std::lock_guard lock(engine_.mutex_);
                 engine_.batches_.push_back(src);
             }
+            // "HUGE" stands for a sentence whose output would outgrow the decoder budget next to others.
+            if (src.size() > 1)
+                for (const auto& ids : src)
+                    for (size_t i = 0; i + 1 < ids.size(); ++i)
+                        if (engine_.word(ids[i]) == "HUGE") throw BatchTooLarge("fake: batch too large");
             std::vector<std::vector<SegmentHypothesis>> out;
             for (const auto& ids : src) {
                 TOLK_CHECK(static_cast<int>(ids.size()) <= engine_.max_tokens_, "fake: sequence too long");
@@ -325,6 +331,33 @@ TEST_CASE("translator: a failing sentence empties only its own line, with a warn
     CHECK(results[2].nbest[0].text == "ALSO GOOD");
     REQUIRE(warnings.size() == 1);
     CHECK(warnings[0].find("1: cannot be translated") == 0);
+}
+
+TEST_CASE("translator: a batch too large for the decoder runs again in halves, with the same results") {
+    FakeEngine engine;
+    TranslatorOptions options;
+    options.limits = {4096, 8};
+    options.workers = 2;
+    Translator translator(engine, options);
+    std::vector<std::string> lines = random_lines(40, 17);
+    for (size_t i : {3u, 4u, 11u, 30u}) lines[i] += " HUGE";
+    std::vector<std::string> warnings;
+    TranslateHooks hooks;
+    hooks.warn = [&](size_t index, const std::string& m) { warnings.push_back(std::to_string(index) + ": " + m); };
+    const auto results = translator.translate(lines, hooks);
+    CHECK(warnings.empty());
+    for (size_t i = 0; i < lines.size(); ++i) CHECK(results[i].nbest.at(0).text == upper_words(lines[i]));
+    // Each HUGE sentence was finally translated in a batch of its own; the others kept company.
+    int alone = 0;
+    size_t largest = 0;
+    for (const auto& batch : engine.batches()) {
+        largest = std::max(largest, batch.size());
+        for (const auto& ids : batch)
+            for (size_t k = 0; k + 1 < ids.size(); ++k)
+                if (engine.word(ids[k]) == "HUGE" && batch.size() == 1) ++alone;
+    }
+    CHECK(alone == 4);
+    CHECK(largest > 1);
 }
 
 TEST_CASE("translator: a cancelled run leaves the remaining lines incomplete") {

@@ -24,7 +24,9 @@ struct MultiHeadAttention {
     void project_self(DnnlContext& ctx, const float* x, int64_t rows, Workspace& ws) const;
 
     // out rows [q.batch * q.len, d_model] (dense) = softmax(Q K^T + mask) V with the heads merged; `scores` is
-    // scratch, resized to [batch, n_heads, q_len, k_len].
+    // scratch, resized to [slice, n_heads, q_len, k_len] for a slice of the batch items.
+    // The most score floats attend() holds at once (4 MiB): longer batches run in slices of batch items.
+    static constexpr int64_t max_score_floats = int64_t{1} << 20;
     void attend(DnnlContext& ctx, const HeadsView& q, const HeadsView& k, const HeadsView& v, const float* mask,
                 MaskKind mask_kind, Tensor& scores, float* out) const;
 

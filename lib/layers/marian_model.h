@@ -60,6 +60,13 @@ private:
     Linear lm_head_;
 };
 
+// Thrown by MarianSession::step when its self-attention caches would outgrow the position budget while more than
+// one sentence is decoding: the caller splits the batch and runs the halves (see set_position_budget).
+class DecoderBudgetExceeded : public Error {
+public:
+    using Error::Error;
+};
+
 // Not thread-safe: one session per thread; many sessions may share one model.
 class MarianSession : public StepModel {
 public:
@@ -79,6 +86,13 @@ public:
     // logits past its length are unspecified; causality keeps the earlier ones exact).
     Tensor forward_logits(const std::vector<std::vector<int32_t>>& src_ids,
                           const std::vector<std::vector<int32_t>>& tgt_input_ids);
+
+    // The most rows x positions the self-attention caches may hold while several sentences decode (0: no limit).
+    // Source length bounds a batch's encoder, not its output: junk input makes short batches whose every row
+    // runs to the length limit, and 128 rows x 512 positions x 4 caches of d_model floats are 268 MB per worker
+    // (en-de). Past the budget step() throws DecoderBudgetExceeded instead of growing; one sentence (its beams)
+    // always gets the room it needs.
+    void set_position_budget(int64_t rows_x_positions) { position_budget_ = rows_x_positions; }
 
     int64_t rows() const { return rows_; }          // live decoder rows
     int64_t position() const { return position_; }  // the position the next step() decodes
@@ -117,6 +131,7 @@ private:
     int64_t position_ = 0;   // next decoder position
     int64_t capacity_ = 0;   // positions the self-attention caches hold per row
     int64_t filled_ = 0;     // positions [0, filled_) of every cache row are written or zeroed
+    int64_t position_budget_ = 0;  // see set_position_budget
     std::vector<int32_t> row_group_;    // reorder scratch: old group of each new row
     std::vector<int32_t> group_order_;  // reorder scratch: old group of each new group
     // reorder scratch for the self-attention caches (see gather_self_caches)

@@ -104,6 +104,10 @@ void MarianSession::reserve_positions(int64_t needed) {
     if (needed <= capacity_) return;
     const int64_t capacity = std::min(round_up(std::max(needed, capacity_ + capacity_ / 2), position_block),
                                       std::max(round_up(model_.max_positions(), position_block), needed));
+    if (position_budget_ > 0 && groups_ > 1 && rows_ * capacity > position_budget_)
+        throw DecoderBudgetExceeded("decoder: " + std::to_string(rows_) + " rows x " + std::to_string(capacity) +
+                                    " positions would exceed the budget of " + std::to_string(position_budget_) +
+                                    "; split the batch");
     const int64_t d_model = model_.d_model();
     const Shape shape{rows_, capacity, d_model};  // [rows, capacity, d_model]
     for (LayerState& state : layers_) {

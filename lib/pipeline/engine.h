@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/error.h"
+
 namespace tolk {
 
 // One translation of one source segment.
@@ -17,6 +19,13 @@ struct SegmentHypothesis {
     float score = 0.0f;               // the search's score (see Hypothesis in decode/options.h)
     std::vector<std::string> tokens;  // target pieces, only filled when the engine was asked for them
     int64_t n_tokens = 0;             // generated target tokens (</s> included when the hypothesis ended)
+};
+
+// Thrown by TranslationSession::translate when a batch of several segments needs more decoder memory than the
+// session allows; translating the batch in smaller parts gives the same translations.
+class BatchTooLarge : public Error {
+public:
+    using Error::Error;
 };
 
 // Per-worker mutable state (K/V caches, scratch). Used by one thread at a time.

@@ -13,10 +13,17 @@ namespace tolk {
 // One worker's state: a MarianSession (oneDNN stream, K/V caches, scratch) over the shared model.
 class MarianEngine::Session : public TranslationSession {
 public:
-    explicit Session(const MarianEngine& engine) : engine_(engine), session_(*engine.model_) {}
+    explicit Session(const MarianEngine& engine) : engine_(engine), session_(*engine.model_) {
+        session_.set_position_budget(engine.position_budget_);
+    }
 
     std::vector<std::vector<SegmentHypothesis>> translate(const std::vector<std::vector<int32_t>>& src_ids) override {
-        const auto results = search(session_, engine_.settings_, src_ids);
+        std::vector<std::vector<Hypothesis>> results;
+        try {
+            results = search(session_, engine_.settings_, src_ids);
+        } catch (const DecoderBudgetExceeded& e) {
+            throw BatchTooLarge(e.what());
+        }
         std::vector<std::vector<SegmentHypothesis>> out(results.size());
         for (size_t i = 0; i < results.size(); ++i) {
             for (const Hypothesis& h : results[i]) {
@@ -42,13 +49,15 @@ private:
 };
 
 MarianEngine::MarianEngine(ModelConfig config, Tokenizer tokenizer, std::optional<Vocab> target_vocab,
-                           std::unique_ptr<MarianModel> model, SearchSettings settings, bool tokens)
+                           std::unique_ptr<MarianModel> model, SearchSettings settings, bool tokens,
+                           int64_t position_budget)
     : config_(std::move(config)),
       tokenizer_(std::move(tokenizer)),
       target_vocab_(std::move(target_vocab)),
       model_(std::move(model)),
       settings_(std::move(settings)),
-      tokens_(tokens) {}
+      tokens_(tokens),
+      position_budget_(position_budget) {}
 
 MarianEngine::~MarianEngine() = default;
 
@@ -70,9 +79,11 @@ std::unique_ptr<MarianEngine> MarianEngine::load(const std::filesystem::path& di
         const WeightStore weights = WeightStore::open(dir, config);
         model = std::make_unique<MarianModel>(config, weights, options.compute);
     }
+    TOLK_CHECK(options.decoder_positions_per_beam >= 0, "decoder position budget must not be negative");
+    const int64_t budget = options.decoder_positions_per_beam * settings.beam_size;
     return std::unique_ptr<MarianEngine>(new MarianEngine(std::move(config), std::move(tokenizer),
                                                           std::move(target_vocab), std::move(model),
-                                                          std::move(settings), options.tokens));
+                                                          std::move(settings), options.tokens, budget));
 }
 
 std::vector<int32_t> MarianEngine::encode(std::string_view sentence) const { return tokenizer_.encode(sentence); }

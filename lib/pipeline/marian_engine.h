@@ -22,6 +22,9 @@ struct EngineOptions {
     bool tokens = false;   // fill SegmentHypothesis::tokens with the target pieces
     int threads = 0;       // oneDNN threads of the loading thread (prepacking); 0: the library default
     ComputeType compute = ComputeType::float32;  // precision of the matmuls (float32: the reference's numbers)
+    // A batch whose decoder caches would hold more than beam x this many positions is split (BatchTooLarge);
+    // 0: never. The app passes twice the batch token budget: outputs twice as long as their sources fit.
+    int64_t decoder_positions_per_beam = 0;
 };
 
 class MarianEngine : public TranslationEngine {
@@ -42,7 +45,7 @@ public:
 
 private:
     MarianEngine(ModelConfig config, Tokenizer tokenizer, std::optional<Vocab> target_vocab,
-                 std::unique_ptr<MarianModel> model, SearchSettings settings, bool tokens);
+                 std::unique_ptr<MarianModel> model, SearchSettings settings, bool tokens, int64_t position_budget);
 
     class Session;
     ModelConfig config_;
@@ -51,6 +54,7 @@ private:
     std::unique_ptr<MarianModel> model_;
     SearchSettings settings_;
     bool tokens_ = false;
+    int64_t position_budget_ = 0;  // rows x positions per session (MarianSession::set_position_budget)
 };
 
 }  // namespace tolk

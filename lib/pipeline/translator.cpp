@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <exception>
 #include <mutex>
 #include <string_view>
@@ -276,8 +277,20 @@ std::vector<LineTranslation> Translator::translate(const std::vector<std::string
                 done[which[j]] = 1;
             }
         };
+        // A batch whose decoder outgrows the session's budget (outputs far longer than their sources, as junk
+        // input makes) runs again as two halves, recursively; the translations do not depend on the batch.
+        const std::function<void(const std::vector<size_t>&)> translate_split = [&](const std::vector<size_t>& which) {
+            try {
+                translate_some(which);
+            } catch (const BatchTooLarge&) {
+                if (which.size() < 2) throw;
+                const auto middle = which.begin() + static_cast<std::ptrdiff_t>(which.size() / 2);
+                translate_split(std::vector<size_t>(which.begin(), middle));
+                translate_split(std::vector<size_t>(middle, which.end()));
+            }
+        };
         try {
-            translate_some(batch);
+            translate_split(batch);
         } catch (const std::exception& batch_error) {
             // Find the culprit: retry one by one, so that one bad sentence costs only its own line.
             for (const size_t i : batch) {
