@@ -1,6 +1,7 @@
 // Tensor storage, shapes and the half/bfloat16 conversions.
 #include "core/tensor.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstdlib>
@@ -142,11 +143,19 @@ __attribute__((target("avx,f16c"))) void f16_to_f32_f16c(const unsigned char* sr
     }
 }
 
+// F16C from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports does not know "f16c". Its
+// instructions are VEX-encoded, so the OS must also save AVX state, which __builtin_cpu_supports("avx") checks.
+bool cpu_has_f16c() {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+    return (ecx & (1u << 29)) != 0 && __builtin_cpu_supports("avx");
+}
+
 }  // namespace
 
 void f16_to_f32_n(const void* src, float* dst, int64_t n) {
     const auto* bytes = static_cast<const unsigned char*>(src);
-    static const bool has_f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    static const bool has_f16c = cpu_has_f16c();
     if (has_f16c) return f16_to_f32_f16c(bytes, dst, n);
     for (int64_t i = 0; i < n; ++i) {
         uint16_t bits;
