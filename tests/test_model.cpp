@@ -2,13 +2,17 @@
 // conversion) and the WeightStore (shapes, missing tensors, ties). Bad files are generated in a temp dir.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "core/heap.h"
+#include "core/tensor.h"
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
@@ -556,4 +560,71 @@ TEST_CASE("fixtures: the reference's tiny models load with the ties their README
         ++loaded;
     }
     if (!loaded) MESSAGE("no fixtures under " TOLK_TEST_DATA " yet; skipped");
+}
+
+namespace {
+
+bool all_zero(const unsigned char* p, std::size_t n) {
+    return std::all_of(p, p + n, [](unsigned char c) { return c == 0; });
+}
+
+}  // namespace
+
+TEST_CASE("heap: huge mappings are 2 MiB aligned, zero-filled and writable") {
+    for (const std::size_t bytes : {std::size_t{1}, kHugePageBytes, kHugePageBytes + 1, 5 * kHugePageBytes + 4096}) {
+        auto* p = static_cast<unsigned char*>(map_huge(bytes));
+        CHECK(reinterpret_cast<std::uintptr_t>(p) % kHugePageBytes == 0);
+        CHECK(all_zero(p, bytes));
+        std::memset(p, 0xab, bytes);  // every byte asked for is writable
+        CHECK(p[bytes - 1] == 0xab);
+        unmap_huge(p, bytes);
+    }
+}
+
+TEST_CASE("heap: the arena hands out aligned, disjoint, zeroed blocks, across chunks") {
+    PageArena arena;
+    struct Block {
+        unsigned char* p;
+        std::size_t n;
+    };
+    std::vector<Block> blocks;
+    // Small and large requests, one larger than a chunk, then small ones again (a new chunk after the large one).
+    for (const std::size_t n : {std::size_t{1}, std::size_t{100}, std::size_t{3} << 20, std::size_t{80} << 20,
+                                std::size_t{64}, std::size_t{1000}}) {
+        auto* p = static_cast<unsigned char*>(arena.allocate(n));
+        CHECK(reinterpret_cast<std::uintptr_t>(p) % 64 == 0);
+        CHECK(all_zero(p, n));
+        std::memset(p, static_cast<int>(blocks.size() + 1), n);
+        blocks.push_back({p, n});
+    }
+    // Each block still holds its own fill: no block overlaps another.
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        const auto fill = static_cast<unsigned char>(i + 1);
+        CHECK(std::all_of(blocks[i].p, blocks[i].p + blocks[i].n, [&](unsigned char c) { return c == fill; }));
+    }
+    std::size_t asked = 0;
+    for (const Block& b : blocks) asked += b.n;
+    CHECK(arena.used() >= asked);
+    CHECK(arena.used() < asked + blocks.size() * 64);
+}
+
+TEST_CASE("tensor: large buffers (mapped) start zeroed, keep their memory when they fit, and free cleanly") {
+    const int64_t n = static_cast<int64_t>(kHugePageBytes / sizeof(float)) + 3;  // just past the threshold
+    Tensor t({n});
+    CHECK(all_zero(static_cast<const unsigned char*>(t.raw()), t.nbytes()));
+    for (int64_t i = 0; i < n; ++i) t.f32()[i] = static_cast<float>(i);
+    const void* before = t.raw();
+    CHECK(t.fits({2, n / 2}));
+    t.resize({2, n / 2});  // smaller: same buffer, contents kept
+    CHECK(t.raw() == before);
+    CHECK(t.f32()[n / 2 + 1] == static_cast<float>(n / 2 + 1));
+    Tensor copy = t.clone();
+    CHECK(std::memcmp(copy.raw(), t.raw(), t.nbytes()) == 0);
+    t.resize({4 * n});  // grows into a new mapping; the old one is released
+    t.f32()[4 * n - 1] = 1.0f;
+    CHECK(t.f32()[4 * n - 1] == 1.0f);
+    Tensor small({3});
+    CHECK(small.f32()[2] == 0.0f);
+    Tensor moved = std::move(t);
+    CHECK(moved.f32()[4 * n - 1] == 1.0f);
 }

@@ -1,7 +1,13 @@
-// glibc's mallopt/malloc_trim behind the heap policy of heap.h; other C libraries keep their defaults.
+// glibc's mallopt/malloc_trim behind the heap policy of heap.h (other C libraries keep their defaults), and the
+// 2 MiB-aligned mappings behind large tensors and PageArena.
 #include "core/heap.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <new>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -13,6 +19,13 @@ namespace {
 std::atomic<std::size_t> g_threshold{0};  // 0: never set, glibc's dynamic default applies
 
 constexpr std::size_t kLoadThreshold = std::size_t{64} << 20;  // above any one tensor of a Marian model
+constexpr std::size_t kDefaultTrimThreshold = std::size_t{128} << 10;  // glibc's M_TRIM_THRESHOLD default
+
+// An arena chunk reserves this much address space (untouched pages cost no memory); a larger request gets a
+// chunk of its own size.
+constexpr std::size_t kArenaChunkBytes = std::size_t{64} << 20;
+
+std::size_t round_up(std::size_t x, std::size_t multiple) { return (x + multiple - 1) / multiple * multiple; }
 
 }  // namespace
 
@@ -25,7 +38,12 @@ void set_large_block_threshold(std::size_t bytes) {
 
 HeapReuseScope::HeapReuseScope() {
 #if defined(__GLIBC__)
-    if (g_threshold.load() != 0) mallopt(M_MMAP_THRESHOLD, static_cast<int>(kLoadThreshold));
+    if (g_threshold.load() == 0) return;
+    mallopt(M_MMAP_THRESHOLD, static_cast<int>(kLoadThreshold));
+    // Nor is the top of the heap given back while loading: a conversion buffer freed at the top would otherwise
+    // be trimmed away (glibc trims past 128 KiB once a fixed mmap threshold is set) and faulted in again by the
+    // next one.
+    mallopt(M_TRIM_THRESHOLD, static_cast<int>(kLoadThreshold));
 #endif
 }
 
@@ -33,9 +51,58 @@ HeapReuseScope::~HeapReuseScope() {
 #if defined(__GLIBC__)
     const std::size_t threshold = g_threshold.load();
     if (threshold == 0) return;
+    mallopt(M_TRIM_THRESHOLD, static_cast<int>(kDefaultTrimThreshold));
     malloc_trim(0);
     mallopt(M_MMAP_THRESHOLD, static_cast<int>(threshold));
 #endif
+}
+
+void* map_huge(std::size_t bytes) {
+    if (bytes == 0 || bytes > (std::size_t{1} << 46)) throw std::bad_alloc();
+    const std::size_t size = round_up(bytes, kHugePageBytes);
+    // Map one huge page more than needed and cut the unaligned ends off, so the region starts on a 2 MiB boundary.
+    const std::size_t span = size + kHugePageBytes;
+    void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    const auto start = reinterpret_cast<std::uintptr_t>(raw);
+    const std::uintptr_t aligned = round_up(start, kHugePageBytes);
+    if (aligned > start) ::munmap(raw, aligned - start);
+    const std::uintptr_t end = start + span;
+    if (end > aligned + size) ::munmap(reinterpret_cast<void*>(aligned + size), end - (aligned + size));
+    void* p = reinterpret_cast<void*>(aligned);
+#if defined(MADV_HUGEPAGE)
+    ::madvise(p, size, MADV_HUGEPAGE);  // a hint: refused (THP disabled) it changes nothing
+#endif
+    return p;
+}
+
+void unmap_huge(void* p, std::size_t bytes) {
+    if (p) ::munmap(p, round_up(bytes, kHugePageBytes));
+}
+
+PageArena::~PageArena() {
+    for (const Chunk& c : chunks_) unmap_huge(c.base, c.size);
+}
+
+void* PageArena::allocate(std::size_t bytes) {
+    const std::size_t need = round_up(bytes == 0 ? 1 : bytes, 64);
+    std::lock_guard lock(mutex_);
+    if (chunks_.empty() || chunks_.back().size - chunks_.back().used < need) {
+        const std::size_t size = round_up(std::max(need, kArenaChunkBytes), kHugePageBytes);
+        chunks_.reserve(chunks_.size() + 1);
+        chunks_.push_back({static_cast<char*>(map_huge(size)), size, 0});
+    }
+    Chunk& c = chunks_.back();
+    void* p = c.base + c.used;
+    c.used += need;
+    return p;
+}
+
+std::size_t PageArena::used() const {
+    std::lock_guard lock(mutex_);
+    std::size_t total = 0;
+    for (const Chunk& c : chunks_) total += c.used;
+    return total;
 }
 
 }  // namespace tolk

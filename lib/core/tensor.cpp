@@ -1,6 +1,8 @@
 // Tensor storage, shapes and the half/bfloat16 conversions.
 #include "core/tensor.h"
 
+#include "core/heap.h"
+
 #include <cpuid.h>
 #include <immintrin.h>
 
@@ -47,11 +49,18 @@ int64_t shape_numel(const Shape& shape) {
     return n;
 }
 
-void Tensor::Free::operator()(void* p) const { std::free(p); }
+void Tensor::Free::operator()(void* p) const {
+    if (mapped) {
+        unmap_huge(p, mapped);
+    } else {
+        std::free(p);
+    }
+}
 
 Tensor::Tensor(Shape shape, DType dtype) : dtype_(dtype) {
     resize(std::move(shape));
-    if (capacity_) std::memset(data_.get(), 0, capacity_);
+    // Mapped blocks come zero-filled from the kernel; writing them would only fault in their spare tail.
+    if (capacity_ && !data_.get_deleter().mapped) std::memset(data_.get(), 0, capacity_);
 }
 
 Tensor Tensor::clone() const {
@@ -70,11 +79,18 @@ int64_t Tensor::dim(int i) const {
 void Tensor::resize(Shape shape) {
     const std::size_t need = static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype_);
     if (need > capacity_) {
-        const std::size_t bytes = (need + 63) / 64 * 64;
-        void* p = std::aligned_alloc(64, bytes);
-        if (!p) throw std::bad_alloc();
-        data_.reset(p);
-        capacity_ = bytes;
+        if (need >= kHugePageBytes) {
+            // Large buffers (K/V caches, logits of wide beams, converted weights) in 2 MiB pages: see heap.h.
+            const std::size_t bytes = (need + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+            data_ = std::unique_ptr<void, Free>(map_huge(bytes), Free{bytes});
+            capacity_ = bytes;
+        } else {
+            const std::size_t bytes = (need + 63) / 64 * 64;
+            void* p = std::aligned_alloc(64, bytes);
+            if (!p) throw std::bad_alloc();
+            data_ = std::unique_ptr<void, Free>(p, Free());
+            capacity_ = bytes;
+        }
     }
     shape_ = std::move(shape);
 }

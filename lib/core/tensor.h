@@ -61,7 +61,14 @@ public:
     const int32_t* i32() const { check_dtype(DType::i32); return data<int32_t>(); }
 
 private:
-    struct Free { void operator()(void* p) const; };
+    // Blocks of kHugePageBytes or more come from map_huge (their mapped size is kept to unmap them); smaller ones
+    // from the C heap.
+    struct Free {
+        Free() noexcept : mapped(0) {}  // from the C heap
+        explicit Free(std::size_t mapped_bytes) noexcept : mapped(mapped_bytes) {}
+        std::size_t mapped;
+        void operator()(void* p) const;
+    };
     void check_dtype(DType want) const;
 
     Shape shape_;

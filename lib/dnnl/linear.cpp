@@ -33,6 +33,7 @@ struct Linear::Packed {
     dnnl::memory bias;                // {1, out_features} f32 for the f32 and bf16 matmuls, or empty
     std::vector<float> bias_values;   // s8: [out_features], added by the epilogue (empty: no bias)
     std::vector<float> column_scales; // s8: [out_features] weight scales, the matmul's static output scales
+    std::shared_ptr<PageArena> arena; // holds the weights' memory when they live in an arena
 };
 
 namespace {
@@ -104,7 +105,8 @@ Linear::Linear(Linear&&) noexcept = default;
 Linear& Linear::operator=(Linear&&) noexcept = default;
 Linear::~Linear() = default;
 
-Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, std::string name, MatmulType type)
+Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, std::string name, MatmulType type,
+               std::shared_ptr<PageArena> arena)
     : activation_(activation), type_(type), name_(std::move(name)) {
     TOLK_CHECK(weight.rank() == 2 && weight.dtype() == DType::f32, name_, ": weight must be a 2-D f32 tensor, got ",
                dtype_name(weight.dtype()), " ", shape_str(weight.shape()));
@@ -158,7 +160,13 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
         // W is [out, in] row-major, which is the {in, out} matmul weight with strides {1, in} ("ba").
         const dnnl::memory::desc plain_md({k, n}, wdt, tag::ba);
         dnnl::memory plain(plain_md, engine, const_cast<void*>(plain_data));
-        packed->weights = dnnl::memory(packed->weights_md, engine);
+        if (arena) {
+            packed->weights =
+                dnnl::memory(packed->weights_md, engine, arena->allocate(packed->weights_md.get_size()));
+            packed->arena = std::move(arena);
+        } else {
+            packed->weights = dnnl::memory(packed->weights_md, engine);
+        }
         dnnl::stream stream(engine);
         dnnl::reorder(plain, packed->weights).execute(stream, plain, packed->weights);
         stream.wait();

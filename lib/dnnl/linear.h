@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/heap.h"
 #include "core/tensor.h"
 #include "dnnl/compute_type.h"
 #include "dnnl/context.h"
@@ -34,9 +35,10 @@ public:
     // nullptr for none. `name` identifies the layer in errors and reports (e.g. "model.encoder.layers.0.fc1").
     // `type`: the matmul precision. f32 computes exactly the reference's products; bf16 rounds x and W to bf16
     // and accumulates in f32; s8 quantizes W per output channel here and x per row on every call (oneDNN int8
-    // matmul to f32, then the row scale, bias, residual and activation in f32).
+    // matmul to f32, then the row scale, bias, residual and activation in f32). With an arena the packed weights
+    // live in it (kept alive by this layer), else oneDNN allocates them.
     Linear(const Tensor& weight, const Tensor* bias, Activation activation, std::string name,
-           MatmulType type = MatmulType::f32);
+           MatmulType type = MatmulType::f32, std::shared_ptr<PageArena> arena = nullptr);
     Linear(Linear&&) noexcept;
     Linear& operator=(Linear&&) noexcept;
     ~Linear();

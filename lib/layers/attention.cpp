@@ -21,11 +21,11 @@ MultiHeadAttention::MultiHeadAttention(const WeightStore& weights, const std::st
     Tensor q_bias = weights.load(prefix + ".q_proj.bias");      // [d_model]
     for (int64_t i = 0; i < q_weight.numel(); ++i) q_weight.f32()[i] *= scale;
     for (int64_t i = 0; i < q_bias.numel(); ++i) q_bias.f32()[i] *= scale;
-    q_proj = Linear(q_weight, &q_bias, Activation::none, prefix + ".q_proj", type);
+    q_proj = Linear(q_weight, &q_bias, Activation::none, prefix + ".q_proj", type, weights.arena());
     const auto load = [&](const char* name) {
         const std::string p = prefix + "." + name;
         const Tensor bias = weights.load(p + ".bias");  // [d_model]
-        return Linear(weights.load(p + ".weight"), &bias, Activation::none, p, type);
+        return Linear(weights.load(p + ".weight"), &bias, Activation::none, p, type, weights.arena());
     };
     k_proj = load("k_proj");
     v_proj = load("v_proj");

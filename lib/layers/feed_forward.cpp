@@ -7,9 +7,11 @@ namespace tolk {
 
 FeedForward::FeedForward(const WeightStore& weights, const std::string& prefix, Activation activation, MatmulType type) {
     const Tensor fc1_bias = weights.load(prefix + "fc1.bias");  // [d_ff]
-    fc1 = Linear(weights.load(prefix + "fc1.weight"), &fc1_bias, activation, prefix + "fc1", type);
+    fc1 = Linear(weights.load(prefix + "fc1.weight"), &fc1_bias, activation, prefix + "fc1", type,
+                 weights.arena());
     const Tensor fc2_bias = weights.load(prefix + "fc2.bias");  // [d_model]
-    fc2 = Linear(weights.load(prefix + "fc2.weight"), &fc2_bias, Activation::none, prefix + "fc2", type);
+    fc2 = Linear(weights.load(prefix + "fc2.weight"), &fc2_bias, Activation::none, prefix + "fc2", type,
+                 weights.arena());
 }
 
 void FeedForward::add_to(DnnlContext& ctx, float* x, int64_t rows, Tensor& hidden) const {

@@ -43,7 +43,7 @@ MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights, 
     // Marian always adds final_logits_bias (zeros in most checkpoints, but not all).
     const Tensor logits_bias = weights.load("final_logits_bias");  // [1, decoder_vocab_size]
     lm_head_ = Linear(weights.load("lm_head.weight"), &logits_bias, Activation::none, "lm_head",
-                      vocabulary_matmul_type(compute));
+                      vocabulary_matmul_type(compute), weights.arena());
 }
 
 std::unique_ptr<MarianModel> MarianModel::load(const std::filesystem::path& dir, ComputeType compute) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/heap.h"
 #include "core/tensor.h"
 #include "model/config.h"
 
@@ -38,6 +39,10 @@ public:
     // The stored tensor a name resolves to (itself unless tied), e.g. "lm_head.weight" -> "model.shared.weight".
     const std::string& stored_name(const std::string& hf_name) const;
 
+    // Where the layers built from this store keep their packed weights and tables: one arena per store, so per
+    // model (the layers hold on to it; it outlives the store).
+    const std::shared_ptr<PageArena>& arena() const { return arena_; }
+
     std::vector<std::string> names() const;  // every architecture name, sorted, tied names included
     int64_t parameter_count() const;         // elements of the unique tensors
 
@@ -56,6 +61,7 @@ private:
     const Entry& entry(const std::string& hf_name) const;
     std::map<std::string, Entry> entries_;
     std::shared_ptr<const class SafeTensorsFile> file_;  // open(): the mapped file the tensors come from
+    std::shared_ptr<PageArena> arena_ = std::make_shared<PageArena>();
 };
 
 }  // namespace tolk

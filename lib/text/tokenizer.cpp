@@ -15,11 +15,16 @@ namespace {
 
 const std::string kSpaceSymbol = "\xe2\x96\x81";  // U+2581, SentencePiece's word-boundary marker
 
-std::unique_ptr<sentencepiece::SentencePieceProcessor> load_spm(const std::filesystem::path& path) {
+// The serialized model, read here (regular file, size limit) rather than by SentencePiece, which would block on
+// a FIFO.
+std::string read_spm(const std::filesystem::path& path) {
     TOLK_CHECK(entry_exists(path), path.string(), ": not found");
-    // Read here (regular file, size limit) rather than by SentencePiece, which would block on a FIFO.
-    const std::string proto = read_regular_file(path, kMaxSpmBytes);
-    auto spm = std::make_unique<sentencepiece::SentencePieceProcessor>();
+    return read_regular_file(path, kMaxSpmBytes);
+}
+
+std::shared_ptr<sentencepiece::SentencePieceProcessor> parse_spm(const std::string& proto,
+                                                                 const std::filesystem::path& path) {
+    auto spm = std::make_shared<sentencepiece::SentencePieceProcessor>();
     const auto status = spm->LoadFromSerializedProto(proto);
     TOLK_CHECK(status.ok(), path.string(), ": cannot load the SentencePiece model: ", status.ToString());
     return spm;
@@ -90,8 +95,8 @@ std::string strip(std::string_view s) {
 }  // namespace
 
 struct Tokenizer::Impl {
-    std::unique_ptr<sentencepiece::SentencePieceProcessor> source_spm;
-    std::unique_ptr<sentencepiece::SentencePieceProcessor> target_spm;
+    std::shared_ptr<sentencepiece::SentencePieceProcessor> source_spm;
+    std::shared_ptr<sentencepiece::SentencePieceProcessor> target_spm;  // the same object when both files hold one model
     Vocab source_vocab;
     std::optional<Vocab> target_vocab;  // only with separate_vocabs
     std::set<std::string> special_tokens;  // dropped when decoding
@@ -107,8 +112,12 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
 Tokenizer Tokenizer::load(const std::filesystem::path& dir, const ModelConfig& cfg) {
     auto impl = std::make_unique<Impl>();
-    impl->source_spm = load_spm(dir / "source.spm");
-    impl->target_spm = load_spm(dir / "target.spm");
+    const std::string source_proto = read_spm(dir / "source.spm");
+    const std::string target_proto = read_spm(dir / "target.spm");
+    impl->source_spm = parse_spm(source_proto, dir / "source.spm");
+    // A joint vocabulary usually ships one SentencePiece model under both names: it is parsed once (each parse
+    // builds the pieces' trie, part of every cold start).
+    impl->target_spm = target_proto == source_proto ? impl->source_spm : parse_spm(target_proto, dir / "target.spm");
     impl->source_vocab = Vocab::load(dir / "vocab.json");
     if (cfg.separate_vocabs) impl->target_vocab = Vocab::load(dir / "target_vocab.json");
 
