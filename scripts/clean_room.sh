@@ -50,11 +50,14 @@ if ! command -v mmdebstrap >/dev/null; then
 fi
 
 # 1. The root: Debian 12 "apt" variant (essential packages + apt, nothing else), cached as a tarball.
-if ((refresh)) || [ ! -s "$tarball" ]; then
+if ((refresh)) || [ ! -f "$tarball" ] || [ ! -s "$tarball" ]; then
+  # A cache entry that is not a plain file (a directory left by an older version of this script) is rebuilt.
+  rm -rf "$tarball" "$tarball.part"
   mkdir -p "$cache"
   say "building a minimal Debian 12 root (mmdebstrap --variant=apt) into $tarball"
+  # The output format is named: mmdebstrap guesses it from the file name, and "*.part" would make a directory.
   # Snapshot-style mirrors serve Release files past their Valid-Until date; do not reject them.
-  mmdebstrap --quiet --variant=apt --aptopt='Acquire::Check-Valid-Until "false"' bookworm "$tarball.part" \
+  mmdebstrap --quiet --variant=apt --aptopt='Acquire::Check-Valid-Until "false"' --format=tar bookworm "$tarball.part" \
     "deb $mirror bookworm main" "deb $mirror bookworm-updates main" "deb $security bookworm-security main" >&2
   mv "$tarball.part" "$tarball"
 fi
