@@ -321,11 +321,13 @@ NaiveAttention naive_attention(int64_t n_heads, int64_t d_head, const HeadsView&
 }
 
 // Runs scores -> softmax -> context through oneDNN and compares both the probabilities and the merged output.
+// Without pass_mask oneDNN gets no mask at all (nullptr) and `mask` must be all zeros for the naive loop.
 void check_attention(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
-                     const HeadsView& v, const std::vector<float>& mask, MaskKind kind, const std::string& what) {
+                     const HeadsView& v, const std::vector<float>& mask, MaskKind kind, const std::string& what,
+                     bool pass_mask = true) {
     const int64_t batch = q.batch, q_len = q.len, k_len = k.len, width = n_heads * d_head;
     std::vector<float> scores(static_cast<std::size_t>(batch * n_heads * q_len * k_len));
-    attention_scores(ctx, n_heads, d_head, q, k, mask.data(), kind, scores.data());
+    attention_scores(ctx, n_heads, d_head, q, k, pass_mask ? mask.data() : nullptr, kind, scores.data());
     softmax_rows(ctx, scores.data(), batch * n_heads * q_len, k_len);
     // Output rows wider than the heads (stride width + 3) check that the merge honours the destination strides.
     const int64_t out_stride = width + 3;
@@ -436,6 +438,39 @@ TEST_CASE("decoding steps of any batch and key length match a naive loop and sha
     int matmuls = 0;
     for (const std::string& line : ctx.primitive_report()) matmuls += line.rfind("attention", 0) == 0;
     CHECK(matmuls == 2);
+}
+
+TEST_CASE("attention without a mask (self-attention steps over exactly the written positions) matches a naive loop") {
+    std::mt19937 rng(12);
+    DnnlContext ctx;
+    const int64_t n_heads = 4, d_head = 8, width = n_heads * d_head, capacity = 24;
+    // One query per row against the first `used` positions of a cache with spare room (the spare positions hold
+    // garbage that must not be read), as the decoder's steps run; then several queries per batch item.
+    for (const auto& [rows, used] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {4, 3}, {9, 24}, {2, 7}}) {
+        const std::vector<float> q = random_vector(static_cast<std::size_t>(rows * width), rng, -2.f, 2.f);
+        std::vector<float> kc = random_vector(static_cast<std::size_t>(rows * capacity * width), rng, -2.f, 2.f);
+        std::vector<float> vc = random_vector(kc.size(), rng);
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = used; j < capacity; ++j)
+                for (int64_t c = 0; c < width; ++c) {
+                    kc[static_cast<std::size_t>((r * capacity + j) * width + c)] = std::nanf("");
+                    vc[static_cast<std::size_t>((r * capacity + j) * width + c)] = std::nanf("");
+                }
+        const std::vector<float> zeros(static_cast<std::size_t>(rows * used), 0.0f);
+        const HeadsView kv{kc.data(), rows, used, capacity * width, width};
+        const HeadsView vv{vc.data(), rows, used, capacity * width, width};
+        check_attention(ctx, n_heads, d_head, {q.data(), rows, 1, width, width}, kv, vv, zeros, MaskKind::per_key,
+                        "unmasked step rows " + std::to_string(rows) + " keys " + std::to_string(used),
+                        /*pass_mask=*/false);
+    }
+    const int64_t batch = 3, len = 5;
+    const std::vector<float> q = random_vector(static_cast<std::size_t>(batch * len * width), rng, -2.f, 2.f);
+    const std::vector<float> k = random_vector(q.size(), rng, -2.f, 2.f);
+    const std::vector<float> v = random_vector(q.size(), rng);
+    const std::vector<float> zeros(static_cast<std::size_t>(batch * len), 0.0f);
+    check_attention(ctx, n_heads, d_head, dense_heads(q.data(), batch, len, width),
+                    dense_heads(k.data(), batch, len, width), dense_heads(v.data(), batch, len, width), zeros,
+                    MaskKind::per_key, "unmasked full", /*pass_mask=*/false);
 }
 
 TEST_CASE("attention rejects inconsistent views") {

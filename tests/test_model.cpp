@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -581,6 +582,17 @@ TEST_CASE("heap: huge mappings are 2 MiB aligned, zero-filled and writable") {
     }
 }
 
+TEST_CASE("heap: prefaulted mappings are page aligned, zero-filled and writable") {
+    for (const std::size_t bytes : {std::size_t{1}, kPrefaultBytes, kPrefaultBytes + 1, kHugePageBytes - 4096}) {
+        auto* p = static_cast<unsigned char*>(map_prefaulted(bytes));
+        CHECK(reinterpret_cast<std::uintptr_t>(p) % 4096 == 0);
+        CHECK(all_zero(p, bytes));
+        std::memset(p, 0xcd, bytes);
+        CHECK(p[bytes - 1] == 0xcd);
+        unmap_pages(p, bytes);
+    }
+}
+
 TEST_CASE("heap: the arena hands out aligned, disjoint, zeroed blocks, across chunks") {
     PageArena arena;
     struct Block {
@@ -606,6 +618,26 @@ TEST_CASE("heap: the arena hands out aligned, disjoint, zeroed blocks, across ch
     for (const Block& b : blocks) asked += b.n;
     CHECK(arena.used() >= asked);
     CHECK(arena.used() < asked + blocks.size() * 64);
+}
+
+TEST_CASE("tensor: mid-size buffers start zeroed and grow with their contents' room, mapped or from the heap") {
+    const int64_t n = static_cast<int64_t>(kPrefaultBytes / sizeof(float)) + 5;  // past the prefault threshold
+    for (const bool in_reuse_scope : {false, true}) {
+        std::optional<HeapReuseScope> scope;
+        if (in_reuse_scope) scope.emplace();
+        CHECK(HeapReuseScope::active() == in_reuse_scope);
+        Tensor t({n});
+        CHECK(all_zero(static_cast<const unsigned char*>(t.raw()), t.nbytes()));
+        for (int64_t i = 0; i < n; ++i) t.f32()[i] = static_cast<float>(i);
+        t.resize({n / 2});  // smaller: same buffer, contents kept
+        CHECK(t.f32()[n / 2 - 1] == static_cast<float>(n / 2 - 1));
+        t.resize({3 * n});  // grows into a new block, the old one released
+        t.f32()[3 * n - 1] = 2.0f;
+        CHECK(t.f32()[3 * n - 1] == 2.0f);
+        Tensor copy = t.clone();
+        CHECK(copy.f32()[3 * n - 1] == 2.0f);
+    }
+    CHECK(!HeapReuseScope::active());
 }
 
 TEST_CASE("tensor: large buffers (mapped) start zeroed, keep their memory when they fit, and free cleanly") {

@@ -17,12 +17,15 @@ namespace tolk {
 namespace {
 
 std::atomic<std::size_t> g_threshold{0};  // 0: never set, glibc's dynamic default applies
+std::atomic<int> g_reuse_scopes{0};
 
 constexpr std::size_t kLoadThreshold = std::size_t{64} << 20;  // above any one tensor of a Marian model
 constexpr std::size_t kDefaultTrimThreshold = std::size_t{128} << 10;  // glibc's M_TRIM_THRESHOLD default
 
 // An arena chunk reserves this much address space (untouched pages cost no memory); a larger request gets a
 // chunk of its own size.
+constexpr std::size_t kSmallPageBytes = 4096;
+
 constexpr std::size_t kArenaChunkBytes = std::size_t{64} << 20;
 
 std::size_t round_up(std::size_t x, std::size_t multiple) { return (x + multiple - 1) / multiple * multiple; }
@@ -36,7 +39,10 @@ void set_large_block_threshold(std::size_t bytes) {
 #endif
 }
 
+bool HeapReuseScope::active() { return g_reuse_scopes.load(std::memory_order_relaxed) > 0; }
+
 HeapReuseScope::HeapReuseScope() {
+    ++g_reuse_scopes;
 #if defined(__GLIBC__)
     if (g_threshold.load() == 0) return;
     mallopt(M_MMAP_THRESHOLD, static_cast<int>(kLoadThreshold));
@@ -48,6 +54,7 @@ HeapReuseScope::HeapReuseScope() {
 }
 
 HeapReuseScope::~HeapReuseScope() {
+    --g_reuse_scopes;
 #if defined(__GLIBC__)
     const std::size_t threshold = g_threshold.load();
     if (threshold == 0) return;
@@ -78,6 +85,18 @@ void* map_huge(std::size_t bytes) {
 
 void unmap_huge(void* p, std::size_t bytes) {
     if (p) ::munmap(p, round_up(bytes, kHugePageBytes));
+}
+
+void* map_prefaulted(std::size_t bytes) {
+    if (bytes == 0 || bytes > (std::size_t{1} << 46)) throw std::bad_alloc();
+    void* p = ::mmap(nullptr, round_up(bytes, kSmallPageBytes), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return p;
+}
+
+void unmap_pages(void* p, std::size_t bytes) {
+    if (p) ::munmap(p, round_up(bytes, kSmallPageBytes));
 }
 
 PageArena::~PageArena() {

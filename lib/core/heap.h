@@ -20,6 +20,10 @@ void set_large_block_threshold(std::size_t bytes);
 // to the system (malloc_trim) and the threshold returns to its set value, so the peak memory is unchanged.
 class HeapReuseScope {
 public:
+    // True while a scope is alive: Tensor then takes blocks below kHugePageBytes from the C heap too, where
+    // they reuse the pages of the buffers freed before them, instead of prefaulted mappings of their own.
+    static bool active();
+
     HeapReuseScope();
     ~HeapReuseScope();
     HeapReuseScope(const HeapReuseScope&) = delete;
@@ -37,6 +41,15 @@ constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
 // by the kernel; throws std::bad_alloc when the system refuses. Release with unmap_huge(p, bytes).
 void* map_huge(std::size_t bytes);
 void unmap_huge(void* p, std::size_t bytes);
+
+// Blocks from kPrefaultBytes up to kHugePageBytes: a private anonymous mapping of `bytes` rounded up to whole
+// 4 KiB pages, all of them faulted in by the kernel inside the mmap call (MAP_POPULATE), zero-filled. Such a
+// block (a batch buffer: a K/V cache, a layer's activations) is about to be written whole, and a page the mmap
+// call fills costs a fraction of a page fault taken on first write (~11 us each on the virtual machines
+// measured here, where a trap into the kernel is the expensive part). Release with unmap_pages(p, bytes).
+constexpr std::size_t kPrefaultBytes = std::size_t{128} << 10;
+void* map_prefaulted(std::size_t bytes);
+void unmap_pages(void* p, std::size_t bytes);
 
 // Memory that lives as long as a model: its packed weights and tables, handed out in order from large mapped
 // chunks (map_huge), so that small tensors share 2 MiB pages instead of each faulting in its own 4 KiB ones.

@@ -50,8 +50,10 @@ int64_t shape_numel(const Shape& shape) {
 }
 
 void Tensor::Free::operator()(void* p) const {
-    if (mapped) {
+    if (mapped && huge) {
         unmap_huge(p, mapped);
+    } else if (mapped) {
+        unmap_pages(p, mapped);
     } else {
         std::free(p);
     }
@@ -82,7 +84,12 @@ void Tensor::resize(Shape shape) {
         if (need >= kHugePageBytes) {
             // Large buffers (K/V caches, logits of wide beams, converted weights) in 2 MiB pages: see heap.h.
             const std::size_t bytes = (need + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
-            data_ = std::unique_ptr<void, Free>(map_huge(bytes), Free{bytes});
+            data_ = std::unique_ptr<void, Free>(map_huge(bytes), Free{bytes, true});
+            capacity_ = bytes;
+        } else if (need >= kPrefaultBytes && !HeapReuseScope::active()) {
+            // Batch buffers: faulted in by the kernel in one call (see heap.h), already zero-filled.
+            const std::size_t bytes = (need + 4095) / 4096 * 4096;
+            data_ = std::unique_ptr<void, Free>(map_prefaulted(bytes), Free{bytes, false});
             capacity_ = bytes;
         } else {
             const std::size_t bytes = (need + 63) / 64 * 64;

@@ -61,12 +61,13 @@ public:
     const int32_t* i32() const { check_dtype(DType::i32); return data<int32_t>(); }
 
 private:
-    // Blocks of kHugePageBytes or more come from map_huge (their mapped size is kept to unmap them); smaller ones
-    // from the C heap.
+    // Blocks of kHugePageBytes or more come from map_huge, blocks of kPrefaultBytes or more from map_prefaulted
+    // (their mapped size is kept to unmap them), smaller ones from the C heap.
     struct Free {
         Free() noexcept : mapped(0) {}  // from the C heap
-        explicit Free(std::size_t mapped_bytes) noexcept : mapped(mapped_bytes) {}
+        explicit Free(std::size_t mapped_bytes, bool huge_pages) noexcept : mapped(mapped_bytes), huge(huge_pages) {}
         std::size_t mapped;
+        bool huge = false;
         void operator()(void* p) const;
     };
     void check_dtype(DType want) const;

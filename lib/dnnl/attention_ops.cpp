@@ -59,8 +59,9 @@ void scores_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const Heads
     auto& impl = ctx.impl();
     OpKey key;
     key.op = dnnl_detail::op_attention_scores;
+    const bool masked = mask != nullptr;
     key.v = {n_heads, d_head, batch, q_len, k_len, q.batch_stride, q.row_stride, k.batch_stride, k.row_stride,
-             static_cast<int64_t>(mask_kind), 0, 0};
+             masked ? static_cast<int64_t>(mask_kind) : -1, 0, 0};
     BoundPrimitive* bound = impl.find(key);
     if (!bound) {
         const auto& engine = dnnl_detail::cpu_engine();
@@ -75,12 +76,12 @@ void scores_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const Heads
         const dnnl::memory::desc m_md(
             {batch, 1, mask_kind == MaskKind::per_query ? q_len : 1, k_len}, dt::f32, tag::abcd);
         dnnl::post_ops ops;
-        ops.append_binary(dnnl::algorithm::binary_add, m_md);
+        if (masked) ops.append_binary(dnnl::algorithm::binary_add, m_md);
         dnnl::primitive_attr attr = dnnl_detail::with_user_scratchpad();
         attr.set_post_ops(ops);
         BoundPrimitive b;
-        b.description = "attention scores Q " + md_str(q_md) + " x K^T " + md_str(k_md) + " + mask " +
-                        md_str(m_md) + " -> " + md_str(s_md);
+        b.description = "attention scores Q " + md_str(q_md) + " x K^T " + md_str(k_md) +
+                        (masked ? " + mask " + md_str(m_md) : std::string()) + " -> " + md_str(s_md);
         auto pd = make_pd(b.description, [&] {
             return dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, k_md, s_md), attr, engine);
         });
@@ -89,14 +90,14 @@ void scores_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const Heads
         b.primitive = dnnl::matmul(pd);
         b.args = {{DNNL_ARG_SRC, dnnl::memory(q_md, engine, nullptr)},
                   {DNNL_ARG_WEIGHTS, dnnl::memory(k_md, engine, nullptr)},
-                  {DNNL_ARG_DST, dnnl::memory(s_md, engine, nullptr)},
-                  {mask_arg, dnnl::memory(m_md, engine, nullptr)}};
+                  {DNNL_ARG_DST, dnnl::memory(s_md, engine, nullptr)}};
+        if (masked) b.args.emplace(mask_arg, dnnl::memory(m_md, engine, nullptr));
         bound = &impl.insert(key, std::move(b));
     }
     bound->set(DNNL_ARG_SRC, q.data);
     bound->set(DNNL_ARG_WEIGHTS, k.data);
     bound->set(DNNL_ARG_DST, scores);
-    bound->set(mask_arg, mask);
+    if (masked) bound->set(mask_arg, mask);
     impl.execute(*bound);
 }
 
@@ -143,7 +144,8 @@ void context_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const floa
 // JIT-compiled (~0.2 ms) and kept in memory, and an endless supply of them on junk input. These two primitives
 // take every shape at run time. oneDNN 2.6 runs them with gemm:jit, measured as fast as the fixed shapes for one
 // query (tests/bench: 1x4x1x64 by 1x4x64xk, batch 1-128). A binary post-op cannot have run-time dimensions, so
-// the mask is written into the scores first and added by a sum post-op (dst = Q K^T + dst).
+// the mask is written into the scores first and added by a sum post-op (dst = Q K^T + dst). Self-attention
+// steps need no mask (every cached position up to this one is visible): their primitive has no post-op.
 void step_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
                  const float* mask, float* scores) {
     const int64_t batch = q.batch, k_len = k.len;
@@ -153,6 +155,7 @@ void step_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsV
     key.op = dnnl_detail::op_step_scores;
     key.v[0] = n_heads;
     key.v[1] = d_head;
+    key.v[2] = mask != nullptr;
     BoundPrimitive* bound = impl.find(key);
     if (!bound) {
         const auto& engine = dnnl_detail::cpu_engine();
@@ -162,11 +165,12 @@ void step_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsV
         const dnnl::memory::desc s_md({run_time, n_heads, 1, run_time}, dt::f32,
                                       dims{run_time, run_time, run_time, 1});
         dnnl::post_ops ops;
-        ops.append_sum(1.f);
+        if (mask) ops.append_sum(1.f);
         dnnl::primitive_attr attr;
         attr.set_post_ops(ops);
         BoundPrimitive b;
-        b.description = "attention step scores Q " + md_str(q_md) + " x K^T " + md_str(k_md) + " + scores";
+        b.description = "attention step scores Q " + md_str(q_md) + " x K^T " + md_str(k_md) +
+                        (mask ? " + scores" : "");
         auto pd = make_pd(b.description, [&] {
             return dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, k_md, s_md), attr, engine);
         });
@@ -175,7 +179,7 @@ void step_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsV
         bound = &impl.insert(key, std::move(b));
     }
     // The mask row of each batch item, once per head: [batch, n_heads, 1, k_len].
-    for (int64_t b = 0; b < batch; ++b)
+    for (int64_t b = 0; mask && b < batch; ++b)
         for (int64_t h = 0; h < n_heads; ++h)
             std::memcpy(scores + (b * n_heads + h) * k_len, mask + b * k_len, static_cast<std::size_t>(k_len) * 4);
     bound->set(DNNL_ARG_SRC, dnnl::memory::desc({batch, n_heads, 1, d_head}, dt::f32,
@@ -258,13 +262,12 @@ void attention_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const H
     check_view("query", q, width);
     check_view("key", k, width);
     TOLK_CHECK(q.batch == k.batch, "attention: query batch ", q.batch, " != key batch ", k.batch);
-    TOLK_CHECK(mask != nullptr, "attention: scores need a mask");
     const int64_t mask_items = (mask_kind == MaskKind::per_query ? q.len : 1) * k.len;  // per batch item
     const int64_t score_items = n_heads * q.len * k.len;
     if (q.len == 1) return step_scores(ctx, n_heads, d_head, q, k, mask, scores);
     in_power_of_two_chunks(q.batch, [&](int64_t offset, int64_t count) {
         scores_chunk(ctx, n_heads, d_head, sub_batch(q, offset, count), sub_batch(k, offset, count),
-                     mask + offset * mask_items, mask_kind, scores + offset * score_items);
+                     mask ? mask + offset * mask_items : nullptr, mask_kind, scores + offset * score_items);
     });
 }
 

@@ -36,7 +36,8 @@ enum class MaskKind {
 // a fully masked row still gives numbers, and far from float's limits so adding it to a score cannot overflow.
 inline constexpr float mask_value = -1e9f;
 
-// scores[batch, n_heads, q_len, k_len] = Q K^T + mask. Q and K must agree on batch and n_heads * d_head.
+// scores[batch, n_heads, q_len, k_len] = Q K^T + mask (mask nullptr: Q K^T alone). Q and K must agree on batch
+// and n_heads * d_head.
 // The 1/sqrt(d_head) scale is not applied here: the model folds it into the Q projection.
 void attention_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
                       const float* mask, MaskKind mask_kind, float* scores);

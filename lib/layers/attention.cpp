@@ -54,7 +54,8 @@ void MultiHeadAttention::attend(DnnlContext& ctx, const HeadsView& q, const Head
         const auto part = [&](const HeadsView& x) {
             return HeadsView{x.data + b * x.batch_stride, n, x.len, x.batch_stride, x.row_stride};
         };
-        attention_scores(ctx, n_heads, d_head, part(q), part(k), mask + b * mask_items, mask_kind, scores.f32());
+        attention_scores(ctx, n_heads, d_head, part(q), part(k), mask ? mask + b * mask_items : nullptr, mask_kind,
+                         scores.f32());
         softmax_rows(ctx, scores.f32(), n * n_heads * q.len, k.len);
         attention_context(ctx, n_heads, d_head, scores.f32(), q.len, part(v), out + b * q.len * d_model,
                           q.len * d_model, d_model);

@@ -23,7 +23,8 @@ struct MultiHeadAttention {
     // [rows, d_model] each, and ws.attn sized [rows, d_model] for attend()'s output.
     void project_self(DnnlContext& ctx, const float* x, int64_t rows, Workspace& ws) const;
 
-    // out rows [q.batch * q.len, d_model] (dense) = softmax(Q K^T + mask) V with the heads merged; `scores` is
+    // out rows [q.batch * q.len, d_model] (dense) = softmax(Q K^T + mask) V with the heads merged (mask nullptr:
+    // every key is visible to every query); `scores` is
     // scratch, resized to [slice, n_heads, q_len, k_len] for a slice of the batch items.
     // The most score floats attend() holds at once (4 MiB): longer batches run in slices of batch items.
     static constexpr int64_t max_score_floats = int64_t{1} << 20;

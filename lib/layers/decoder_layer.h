@@ -19,9 +19,7 @@ struct SelfAttentionCache {
     float* k = nullptr;     // [rows, capacity, d_model]
     float* v = nullptr;     // [rows, capacity, d_model]
     int64_t capacity = 0;   // positions each row has room for
-    int64_t position = 0;   // the position this step writes
-    int64_t visible = 0;    // positions the scores read (position + 1 or more; the rest are masked)
-    const float* mask = nullptr;  // [rows, visible] additive
+    int64_t position = 0;   // the position this step writes; the scores read positions [0, position]
 };
 
 // One layer's cross-attention keys and values: one entry per group (a source sentence), shared by the

@@ -111,7 +111,6 @@ private:
     void project_cross(int64_t batch);  // cross K/V of every decoder layer from the encoder output in x_
     void gather_self_caches(std::span<const int32_t> src_rows);  // row i <- old row src_rows[i]
     void reserve_positions(int64_t needed);
-    void clear_positions(int64_t from, int64_t to);
     CrossAttentionMemory cross_memory(const LayerState& layer) const;
 
     const MarianModel& model_;
@@ -119,7 +118,7 @@ private:
     Workspace ws_;
     Tensor x_;          // [rows, d_model] hidden states of the stack being run
     Tensor logits_;     // [rows, vocab_size]
-    Tensor self_mask_;  // [rows, visible] in steps, [batch, tgt_len, tgt_len] in forward_logits
+    Tensor self_mask_;  // [batch, tgt_len, tgt_len] causal, for forward_logits
     Tensor src_mask_;   // [groups, src_len]: 0 on tokens, mask_value on padding
     Tensor src_mask_spare_;
     std::vector<LayerState> layers_;
@@ -128,9 +127,8 @@ private:
     int64_t rows_ = 0;       // live decoder rows (0: not decoding)
     int64_t groups_ = 0;     // cross-attention groups; row r reads group r / (rows_ / groups_)
     int64_t src_len_ = 0;    // padded source length
-    int64_t position_ = 0;   // next decoder position
+    int64_t position_ = 0;   // next decoder position: positions [0, position_) of every cache row are written
     int64_t capacity_ = 0;   // positions the self-attention caches hold per row
-    int64_t filled_ = 0;     // positions [0, filled_) of every cache row are written or zeroed
     int64_t position_budget_ = 0;  // see set_position_budget
     std::vector<int32_t> row_group_;    // reorder scratch: old group of each new row
     std::vector<int32_t> group_order_;  // reorder scratch: old group of each new group

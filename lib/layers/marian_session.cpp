@@ -9,8 +9,7 @@ namespace tolk {
 
 namespace {
 
-// Decoder self-attention reads the cache in blocks of this many positions (the positions past the current one
-// masked out), so one attention primitive serves 16 consecutive steps instead of one.
+// The self-attention caches grow in blocks of this many positions.
 constexpr int64_t position_block = 16;
 
 int64_t round_up(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
@@ -97,7 +96,6 @@ void MarianSession::start(const std::vector<std::vector<int32_t>>& src_ids, int 
         state.self_v.resize({rows_, capacity_, d_model});
     }
     position_ = 0;
-    filled_ = 0;
 }
 
 void MarianSession::reserve_positions(int64_t needed) {
@@ -119,30 +117,19 @@ void MarianSession::reserve_positions(int64_t needed) {
                 float* base = cache->f32();
                 for (int64_t r = rows_ - 1; r > 0; --r)
                     std::memmove(base + r * capacity * d_model, base + r * capacity_ * d_model,
-                                 static_cast<std::size_t>(filled_ * d_model) * sizeof(float));
+                                 static_cast<std::size_t>(position_ * d_model) * sizeof(float));
                 cache->resize(shape);
                 continue;
             }
             Tensor grown;
-            grown.resize(shape);  // not zero-filled: clear_positions zeroes what is read before it is written
+            grown.resize(shape);  // not zero-filled: a step reads only the positions written before it
             for (int64_t r = 0; r < rows_; ++r)
                 copy_floats(grown.f32() + r * capacity * d_model, cache->f32() + r * capacity_ * d_model,
-                            filled_ * d_model);
+                            position_ * d_model);
             *cache = std::move(grown);
         }
     }
     capacity_ = capacity;
-}
-
-void MarianSession::clear_positions(int64_t from, int64_t to) {
-    // Positions the scores read but no step wrote yet must hold zeros, not stale or uninitialised memory: their
-    // probabilities are exactly 0, but 0 * NaN would still poison the weighted sum of values.
-    const int64_t d_model = model_.d_model();
-    for (LayerState& state : layers_)
-        for (Tensor* cache : {&state.self_k, &state.self_v})
-            for (int64_t r = 0; r < rows_; ++r)
-                std::memset(cache->f32() + (r * capacity_ + from) * d_model, 0,
-                            static_cast<std::size_t>((to - from) * d_model) * sizeof(float));
 }
 
 const float* MarianSession::step(std::span<const int32_t> tokens) {
@@ -152,25 +139,16 @@ const float* MarianSession::step(std::span<const int32_t> tokens) {
     TOLK_CHECK(position_ < model_.max_positions(), "decoder: position ", position_,
                " is past max_position_embeddings (", model_.max_positions(), ")");
     const int64_t d_model = model_.d_model();
-    const int64_t visible = std::min(round_up(position_ + 1, position_block), model_.max_positions());
-    reserve_positions(visible);
-    if (visible > filled_) {
-        clear_positions(filled_, visible);
-        filled_ = visible;
-    }
+    reserve_positions(position_ + 1);
 
     x_.resize({rows_, d_model});  // [rows, d_model]
     const Embeddings& embed = model_.decoder_embeddings();
     for (int64_t r = 0; r < rows_; ++r) embed.embed(at(tokens, r), position_, x_.f32() + r * d_model);
-    self_mask_.resize({rows_, visible});  // [rows, visible]: this position and the ones before it
-    for (int64_t r = 0; r < rows_; ++r)
-        for (int64_t s = 0; s < visible; ++s) self_mask_.f32()[r * visible + s] = s <= position_ ? 0.0f : mask_value;
 
     const auto& decoder = model_.decoder_layers();
     for (std::size_t l = 0; l < decoder.size(); ++l) {
         LayerState& state = layers_[l];
-        const SelfAttentionCache cache{state.self_k.f32(), state.self_v.f32(), capacity_, position_, visible,
-                                       self_mask_.f32()};
+        const SelfAttentionCache cache{state.self_k.f32(), state.self_v.f32(), capacity_, position_};
         decoder[l].forward_step(ctx_, x_.f32(), rows_, cache, cross_memory(state), ws_);
     }
     logits_.resize({rows_, model_.target_vocab_size()});  // [rows, vocab_size]
@@ -197,7 +175,7 @@ void MarianSession::gather_self_caches(std::span<const int32_t> src_rows) {
                 Tensor grown;
                 grown.resize(shape);
                 for (int64_t r = 0; r < rows_; ++r)
-                    copy_floats(grown.f32() + r * row_floats, cache->f32() + r * row_floats, filled_ * d_model);
+                    copy_floats(grown.f32() + r * row_floats, cache->f32() + r * row_floats, position_ * d_model);
                 *cache = std::move(grown);
             }
         }
@@ -244,7 +222,7 @@ void MarianSession::gather_self_caches(std::span<const int32_t> src_rows) {
             for (const RowMove& m : row_moves_) {
                 float* to = (m.stash ? stash->f32() : cache->f32()) + m.to * row_floats;
                 const float* from = (m.from_stash ? stash->f32() : cache->f32()) + m.from * row_floats;
-                copy_floats(to, from, filled_ * d_model);
+                copy_floats(to, from, position_ * d_model);
             }
         }
     }
@@ -289,7 +267,27 @@ void MarianSession::reorder(std::span<const int32_t> src_rows) {
     const int64_t groups = static_cast<int64_t>(group_order_.size());
     bool same_groups = groups == groups_;
     for (int64_t g = 0; same_groups && g < groups; ++g) same_groups = at(group_order_, g) == g;
-    if (!same_groups) {
+    // Finished sentences leave the batch and the rest keep their order (greedy and beam search both), so the
+    // surviving entries move down in place, each to a lower or the same index, and nothing is copied twice.
+    bool ascending = true;
+    for (int64_t g = 0; ascending && g < groups; ++g)
+        ascending = at(group_order_, g) >= g && (g == 0 || at(group_order_, g) > at(group_order_, g - 1));
+    if (!same_groups && ascending) {
+        const int64_t block = src_len_ * d_model;
+        for (LayerState& state : layers_) {
+            for (Tensor* memory : {&state.cross_k, &state.cross_v}) {
+                for (int64_t g = 0; g < groups; ++g)
+                    if (at(group_order_, g) != g)
+                        copy_floats(memory->f32() + g * block, memory->f32() + at(group_order_, g) * block, block);
+                memory->resize({groups, src_len_, d_model});  // [groups, src_len, d_model]
+            }
+        }
+        for (int64_t g = 0; g < groups; ++g)
+            if (at(group_order_, g) != g)
+                copy_floats(src_mask_.f32() + g * src_len_, src_mask_.f32() + at(group_order_, g) * src_len_,
+                            src_len_);
+        src_mask_.resize({groups, src_len_});  // [groups, src_len]
+    } else if (!same_groups) {
         const int64_t block = src_len_ * d_model;
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             LayerState& state = layers_[l];
