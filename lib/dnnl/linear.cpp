@@ -67,6 +67,11 @@ dt data_type(MatmulType type) {
 // from 32, ...), so padding costs at most 1/8 of the rows while a run sees ~10 primitives per octave instead of
 // one per row count (each new one costs ~0.2 ms of JIT compilation; measured 1,840 of them, 360 ms, in one
 // 1,000-line corpus before bucketing).
+// Longer inputs (an encoder batch: sentences x tokens) run as chunks of this many rows plus one shorter chunk,
+// so the encoder's row counts map onto the same few buckets as the decoder's instead of adding ~5 primitives
+// (one per Linear shape) for every new bucket up to thousands of rows.
+constexpr int64_t kMaxChunkRows = 128;
+
 int64_t row_bucket(int64_t rows) {
     if (rows < 16) return rows;
     const int shift = static_cast<int>(std::bit_width(static_cast<uint64_t>(rows))) - 4;
@@ -333,8 +338,12 @@ void Linear::run_staged(DnnlContext& ctx, const void* src, float* y, int64_t row
 
 void Linear::forward(DnnlContext& ctx, const float* x, float* y, int64_t rows, bool accumulate) const {
     TOLK_CHECK(rows > 0, name_, ": row count must be positive, got ", rows);
-    const int64_t padded = row_bucket(rows);
-    run_staged(ctx, stage_input(ctx, x, rows, padded), y, rows, padded, accumulate);
+    for (int64_t begin = 0; begin < rows; begin += kMaxChunkRows) {
+        const int64_t n = std::min(kMaxChunkRows, rows - begin);
+        const int64_t padded = row_bucket(n);
+        run_staged(ctx, stage_input(ctx, x + begin * in_features_, n, padded), y + begin * out_features_, n, padded,
+                   accumulate);
+    }
 }
 
 void Linear::forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
@@ -344,14 +353,18 @@ void Linear::forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
     for (const auto& [linear, y] : outputs)
         TOLK_CHECK(linear->in_features_ == first.in_features_ && linear->type_ == first.type_, linear->name_,
                    ": cannot share the input of ", first.name_, " (different width or precision)");
-    // One conversion (padding, bf16 rounding or int8 quantization) serves every product.
-    const int64_t padded = row_bucket(rows);
-    const void* src = first.stage_input(ctx, x, rows, padded);
-    for (const auto& [linear, y] : outputs) linear->run_staged(ctx, src, y, rows, padded, /*accumulate=*/false);
+    // One conversion (padding, bf16 rounding or int8 quantization) of each chunk serves every product.
+    for (int64_t begin = 0; begin < rows; begin += kMaxChunkRows) {
+        const int64_t n = std::min(kMaxChunkRows, rows - begin);
+        const int64_t padded = row_bucket(n);
+        const void* src = first.stage_input(ctx, x + begin * first.in_features_, n, padded);
+        for (const auto& [linear, y] : outputs)
+            linear->run_staged(ctx, src, y + begin * linear->out_features_, n, padded, /*accumulate=*/false);
+    }
 }
 
 std::string Linear::implementation(DnnlContext& ctx, int64_t rows, bool accumulate) const {
-    return bind(ctx, row_bucket(rows), accumulate).impl;
+    return bind(ctx, row_bucket(std::min(rows, kMaxChunkRows)), accumulate).impl;
 }
 
 }  // namespace tolk

@@ -56,7 +56,7 @@ void MultiHeadAttention::attend(DnnlContext& ctx, const HeadsView& q, const Head
         };
         attention_scores(ctx, n_heads, d_head, part(q), part(k), mask ? mask + b * mask_items : nullptr, mask_kind,
                          scores.f32());
-        softmax_rows(ctx, scores.f32(), n * n_heads * q.len, k.len);
+        softmax_rows(scores.f32(), n * n_heads * q.len, k.len);
         attention_context(ctx, n_heads, d_head, scores.f32(), q.len, part(v), out + b * q.len * d_model,
                           q.len * d_model, d_model);
     }
