@@ -20,7 +20,12 @@ std::atomic<std::size_t> g_threshold{0};  // 0: never set, glibc's dynamic defau
 std::atomic<int> g_reuse_scopes{0};
 
 constexpr std::size_t kLoadThreshold = std::size_t{64} << 20;  // above any one tensor of a Marian model
-constexpr std::size_t kDefaultTrimThreshold = std::size_t{16} << 20;  // glibc's M_TRIM_THRESHOLD default
+// After loading, the top of a heap is given back to the system only past this much free memory, and a heap grows
+// by at least kTopPad at a time: a worker's batch buffers below the mapping threshold come and go with every
+// batch, and trimming each time made the next batch fault the same pages in again (and, in a worker thread's
+// heap, pay an mprotect with a TLB flush to grow it back).
+constexpr std::size_t kDefaultTrimThreshold = std::size_t{16} << 20;
+constexpr int kTopPad = 1 << 20;
 
 // An arena chunk reserves this much address space (untouched pages cost no memory); a larger request gets a
 // chunk of its own size.
@@ -58,7 +63,8 @@ HeapReuseScope::~HeapReuseScope() {
 #if defined(__GLIBC__)
     const std::size_t threshold = g_threshold.load();
     if (threshold == 0) return;
-    mallopt(M_TRIM_THRESHOLD, static_cast<int>(kDefaultTrimThreshold)); mallopt(M_TOP_PAD, 1 << 20);
+    mallopt(M_TRIM_THRESHOLD, static_cast<int>(kDefaultTrimThreshold));
+    mallopt(M_TOP_PAD, kTopPad);
     malloc_trim(0);
     mallopt(M_MMAP_THRESHOLD, static_cast<int>(threshold));
 #endif

@@ -25,13 +25,31 @@ MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights, 
                                                : 1.0f;
     const std::string encoder_name = "model.encoder.embed_tokens.weight";
     const std::string decoder_name = "model.decoder.embed_tokens.weight";
-    // The tables in the compute precision of the projections (int8 models keep s8 rows).
-    auto encoder_table = std::make_shared<const EmbeddingTable>(weights.load(encoder_name), projections);
+    // The output projection first: when it is tied to an embedding table (tie_word_embeddings), it is packed
+    // from the same f32 tensor the table is then built from, instead of a second f32 copy of the vocabulary
+    // converted while the first is still held (measured: the load's peak memory, 8 MB above what the model keeps
+    // for models/en-de).
+    const std::string lm_head_name = "lm_head.weight";
+    // Marian always adds final_logits_bias (zeros in most checkpoints, but not all).
+    const Tensor logits_bias = weights.load("final_logits_bias");  // [1, decoder_vocab_size]
+    const auto make_lm_head = [&](const Tensor& weight) {  // [decoder_vocab_size, d_model]
+        lm_head_ = Linear(weight, &logits_bias, Activation::none, "lm_head", vocabulary_matmul_type(compute),
+                          weights.arena());
+    };
+    const auto load_table = [&](const std::string& name) {
+        Tensor table = weights.load(name);  // [vocab_size, d_model]
+        if (weights.stored_name(name) == weights.stored_name(lm_head_name)) make_lm_head(table);
+        // The table in the compute precision of the projections (int8 models keep s8 rows).
+        return std::make_shared<const EmbeddingTable>(std::move(table), projections);
+    };
+    auto encoder_table = load_table(encoder_name);
     // Tied tables (a joint vocabulary) are kept once.
     std::shared_ptr<const EmbeddingTable> decoder_table =
-        weights.stored_name(encoder_name) == weights.stored_name(decoder_name)
-            ? encoder_table
-            : std::make_shared<const EmbeddingTable>(weights.load(decoder_name), projections);
+        weights.stored_name(encoder_name) == weights.stored_name(decoder_name) ? encoder_table
+                                                                             : load_table(decoder_name);
+    if (weights.stored_name(lm_head_name) != weights.stored_name(encoder_name) &&
+        weights.stored_name(lm_head_name) != weights.stored_name(decoder_name))
+        make_lm_head(weights.load(lm_head_name));
     encoder_embed_ = Embeddings(encoder_table, positions, scale, encoder_name);
     decoder_embed_ = Embeddings(decoder_table, positions, scale, decoder_name);
 
@@ -39,11 +57,6 @@ MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights, 
     for (int i = 0; i < config.encoder_layers; ++i) encoder_layers_.emplace_back(weights, config, i, projections);
     decoder_layers_.reserve(static_cast<std::size_t>(config.decoder_layers));
     for (int i = 0; i < config.decoder_layers; ++i) decoder_layers_.emplace_back(weights, config, i, projections);
-
-    // Marian always adds final_logits_bias (zeros in most checkpoints, but not all).
-    const Tensor logits_bias = weights.load("final_logits_bias");  // [1, decoder_vocab_size]
-    lm_head_ = Linear(weights.load("lm_head.weight"), &logits_bias, Activation::none, "lm_head",
-                      vocabulary_matmul_type(compute), weights.arena());
 }
 
 std::unique_ptr<MarianModel> MarianModel::load(const std::filesystem::path& dir, ComputeType compute) {
