@@ -209,6 +209,27 @@ TEST_CASE("forward_same_input gives each Linear exactly what its own forward giv
                          doctest::Contains("l12"), Error);
 }
 
+TEST_CASE("packed_rows finds every weight of an f32 Linear in its packed layout, and nothing for other types") {
+    std::mt19937 rng(21);
+    // Sizes that are not multiples of any block (the vocabulary of 8001 is padded the same way).
+    for (const auto& [n, k] : std::vector<std::pair<int64_t, int64_t>>{{100, 48}, {8001, 256}, {7, 3}}) {
+        const Tensor w = random_tensor({n, k}, rng);
+        const Linear layer(w, nullptr, Activation::none, "tied");
+        const Linear::PackedRows rows = layer.packed_rows();
+        REQUIRE(rows.data != nullptr);
+        REQUIRE(static_cast<int64_t>(rows.row_offset.size()) == n);
+        REQUIRE(static_cast<int64_t>(rows.column_offset.size()) == k);
+        int64_t mismatches = 0;
+        for (int64_t r = 0; r < n; ++r)
+            for (int64_t c = 0; c < k; ++c)
+                mismatches += rows.data[rows.row_offset[static_cast<std::size_t>(r)] +
+                                        rows.column_offset[static_cast<std::size_t>(c)]] != w.f32()[r * k + c];
+        CHECK(mismatches == 0);
+    }
+    const Tensor w = random_tensor({64, 32}, rng);
+    CHECK(Linear(w, nullptr, Activation::none, "s8", MatmulType::s8).packed_rows().data == nullptr);
+}
+
 TEST_CASE("Linear rejects bad weights and reports the layer name") {
     const Tensor w({4, 3});
     const Tensor bad_bias({5});

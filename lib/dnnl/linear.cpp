@@ -185,6 +185,39 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     packed_ = std::move(packed);
 }
 
+Linear::PackedRows Linear::packed_rows() const {
+    PackedRows rows;
+    if (!packed_ || type_ != MatmulType::f32) return rows;
+    const dnnl_memory_desc_t& md = packed_->weights_md.data;
+    if (md.format_kind != dnnl_blocked || md.ndims != 2) return rows;
+    const dnnl_blocking_desc_t& blocking = md.format_desc.blocking;
+    // The offset of logical index (k, n) of the {in, out} matmul weight, as oneDNN lays out a blocked
+    // descriptor: inner blocks innermost (last block fastest), then each dimension's block number times its
+    // stride. Every term depends on one dimension only.
+    const auto dimension_offsets = [&](int dim, int64_t size) {
+        std::vector<int64_t> offsets(static_cast<std::size_t>(size));
+        for (int64_t i = 0; i < size; ++i) {
+            int64_t index = i + md.padded_offsets[dim], inner = 0, inner_stride = 1;
+            for (int b = blocking.inner_nblks - 1; b >= 0; --b) {
+                const int64_t block = blocking.inner_blks[b];
+                if (blocking.inner_idxs[b] == dim) {
+                    inner += (index % block) * inner_stride;
+                    index /= block;
+                }
+                inner_stride *= block;
+            }
+            offsets[static_cast<std::size_t>(i)] = inner + index * blocking.strides[dim];
+        }
+        return offsets;
+    };
+    rows.column_offset = dimension_offsets(0, in_features_);
+    rows.row_offset = dimension_offsets(1, out_features_);
+    for (int64_t& offset : rows.row_offset) offset += md.offset0;
+    rows.data = static_cast<const float*>(packed_->weights.get_data_handle());
+    rows.owner = packed_;
+    return rows;
+}
+
 std::size_t Linear::packed_bytes() const {
     if (!packed_) return 0;
     std::size_t bytes = packed_->weights_md.get_size();

@@ -5,8 +5,9 @@
 
 #include <cstdint>
 #include <initializer_list>
-#include <utility>
 #include <memory>
+#include <utility>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,18 @@ public:
 
     // The implementation oneDNN picks for `rows` rows (builds and caches the primitive if needed).
     std::string implementation(DnnlContext& ctx, int64_t rows, bool accumulate = false) const;
+
+    // Where the f32 weights sit in their packed layout: W[n][k] (PyTorch's [out_features, in_features]) is
+    // data[row_offset[n] + column_offset[k]]. A blocked layout's offset is a sum of one term per dimension, so
+    // two tables describe it. Lets a tied embedding table read its rows from the output projection instead of
+    // keeping its own copy. Empty (data nullptr) unless the layer is f32 and its layout is a blocked one.
+    struct PackedRows {
+        const float* data = nullptr;
+        std::vector<int64_t> row_offset;     // [out_features]
+        std::vector<int64_t> column_offset;  // [in_features]
+        std::shared_ptr<const void> owner;   // keeps the packed weights alive
+    };
+    PackedRows packed_rows() const;
 
     MatmulType type() const { return type_; }
     // Bytes of packed weights (and bias and scales) this layer holds.

@@ -28,6 +28,13 @@ EmbeddingTable::EmbeddingTable(Tensor table, MatmulType type) : type_(type) {
     }
 }
 
+EmbeddingTable::EmbeddingTable(Linear::PackedRows rows, int64_t vocab_size, int64_t d_model)
+    : type_(MatmulType::f32), vocab_size_(vocab_size), d_model_(d_model), packed_(std::move(rows)) {
+    TOLK_CHECK(packed_.data != nullptr && static_cast<int64_t>(packed_.row_offset.size()) == vocab_size_ &&
+                   static_cast<int64_t>(packed_.column_offset.size()) == d_model_,
+               "embedding table: packed rows do not match [", vocab_size_, ",", d_model_, "]");
+}
+
 std::size_t EmbeddingTable::bytes() const {
     return f32_.nbytes() + bf16_.size() * sizeof(uint16_t) + s8_.size() + scales_.size() * sizeof(float);
 }
@@ -37,6 +44,12 @@ void EmbeddingTable::scaled_row_plus(int32_t id, float scale, const float* add, 
     switch (type_) {
         case MatmulType::f32: {
             // Rounded as transformers does it: the scaled embedding is a float tensor before the positions are added.
+            if (packed_.data) {
+                const float* token = packed_.data + packed_.row_offset[static_cast<std::size_t>(id)];
+                for (int64_t i = 0; i < d_model_; ++i)
+                    out[i] = token[packed_.column_offset[static_cast<std::size_t>(i)]] * scale + add[i];
+                return;
+            }
             const float* token = f32_.f32() + at;
             for (int64_t i = 0; i < d_model_; ++i) out[i] = token[i] * scale + add[i];
             return;

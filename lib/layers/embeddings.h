@@ -10,6 +10,7 @@
 
 #include "core/tensor.h"
 #include "dnnl/compute_type.h"
+#include "dnnl/linear.h"
 
 namespace tolk {
 
@@ -19,6 +20,9 @@ class EmbeddingTable {
 public:
     // table: [vocab_size, d_model] f32 (kept as it is for f32, converted otherwise).
     EmbeddingTable(Tensor table, MatmulType type);
+    // An f32 table read in place from a tied output projection's packed weights (rows: [vocab_size] by
+    // [d_model] offsets), so the vocabulary is in memory once.
+    EmbeddingTable(Linear::PackedRows rows, int64_t vocab_size, int64_t d_model);
     // out[i] = table[id][i] * scale + add[i] for i < d_model (id must be in range).
     void scaled_row_plus(int32_t id, float scale, const float* add, float* out) const;
     int64_t vocab_size() const { return vocab_size_; }
@@ -30,6 +34,7 @@ private:
     int64_t vocab_size_ = 0;
     int64_t d_model_ = 0;
     Tensor f32_;                  // [vocab_size, d_model]
+    Linear::PackedRows packed_;   // or the rows of a tied output projection's packed weights
     std::vector<uint16_t> bf16_;  // [vocab_size, d_model]
     std::vector<int8_t> s8_;      // [vocab_size, d_model]
     std::vector<float> scales_;   // [vocab_size]: s8 row scales
