@@ -478,12 +478,14 @@ TEST_CASE("a batch gives every sentence exactly its result alone; finished sente
                 CHECK(batched[i][k].score == single[0][k].score);  // bit for bit
             }
         }
-        // Rows shrink as sentences finish: the first step runs all of them, the last only the longest.
+        // Step 0 runs one row per sentence (every beam starts from the same start token); then rows shrink as
+        // sentences finish: the second step runs all beams of all of them, the last only the longest's.
         const auto& rows = batch_model.rows_per_step;
-        REQUIRE(!rows.empty());
-        CHECK(rows.front() == static_cast<int>(sources.size()) * beam);
-        CHECK(rows.back() < rows.front());
-        for (size_t t = 1; t < rows.size(); ++t) CHECK(rows[t] <= rows[t - 1]);
+        REQUIRE(rows.size() > 2);
+        CHECK(rows[0] == static_cast<int>(sources.size()));
+        CHECK(rows[1] == static_cast<int>(sources.size()) * beam);
+        CHECK(rows.back() < rows[1]);
+        for (size_t t = 2; t < rows.size(); ++t) CHECK(rows[t] <= rows[t - 1]);
         CHECK(rows.back() % beam == 0);
     }
 }

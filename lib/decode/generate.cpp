@@ -247,23 +247,29 @@ public:
         }
         active_.resize(static_cast<size_t>(batch));
         for (int i = 0; i < batch; ++i) active_[static_cast<size_t>(i)] = i;
-        tokens_.assign(static_cast<size_t>(batch) * static_cast<size_t>(beam_), settings.decoder_start_token_id);
+        tokens_.assign(static_cast<size_t>(batch), settings.decoder_start_token_id);  // step 0: one row a sentence
         src_rows_.reserve(tokens_.size());
         row_bans_.reserve(settings.banned_sequences.size());
     }
 
     std::vector<std::vector<Hypothesis>> run(const std::vector<std::vector<int32_t>>& src_ids) {
-        model_.start(src_ids, beam_);
+        // Step 0 feeds every beam of a sentence the same start token, so their logits are the same row: it runs one
+        // row per sentence (a quarter of the first step's work at beam 4), each beam reads that row, and the rows
+        // split into beams when step 0's survivors are gathered.
+        model_.start(src_ids, 1);
         const int last_step = settings_.max_new_tokens - 1;
         for (int step = 0; step <= last_step && !active_.empty(); ++step) {
+            const bool one_row = step == 0;
+            const size_t rows_per_sentence = one_row ? 1 : static_cast<size_t>(beam_);
             const float* logits = model_.step(tokens_);  // [rows, vocab_size], rows = active sentences * beam
             for (size_t k = 0; k < active_.size(); ++k) {
-                const float* rows = logits + k * beam_ * static_cast<size_t>(vocab_size_);  // [beam, vocab_size]
-                advance(sentences_[static_cast<size_t>(active_[k])], rows, step);
+                const float* rows = logits + k * rows_per_sentence * static_cast<size_t>(vocab_size_);
+                advance(sentences_[static_cast<size_t>(active_[k])], rows, one_row ? 0 : vocab_size_, step);
             }
             if (step == last_step) break;
             // Sentences that are done leave the batch; the others' rows follow their new running beams.
             src_rows_.clear();
+            tokens_.resize(active_.size() * static_cast<size_t>(beam_));
             size_t kept = 0;
             for (size_t k = 0; k < active_.size(); ++k) {
                 const int sentence = active_[k];
@@ -272,7 +278,9 @@ public:
                 const BackPointer* now = &s.trail[static_cast<size_t>(step) * beam_];
                 for (int j = 0; j < beam_; ++j) {
                     tokens_[src_rows_.size()] = now[j].token;
-                    src_rows_.push_back(static_cast<int32_t>(k * beam_ + static_cast<size_t>(now[j].parent)));
+                    // At step 0 every beam continues the sentence's one row, whichever beam it names.
+                    src_rows_.push_back(static_cast<int32_t>(
+                        one_row ? k : k * beam_ + static_cast<size_t>(now[j].parent)));
                 }
                 active_[kept++] = sentence;
             }
@@ -299,13 +307,14 @@ private:
         return true;
     }
 
-    // One step for one sentence: candidates from its beam rows of logits, finished hypotheses, new running beams.
-    void advance(SentenceBeams& s, const float* logits, int step) {
+    // One step for one sentence: candidates from its beam rows of logits (beam b's row at logits + b * row_stride;
+    // a stride of 0 when all beams share one row), finished hypotheses, new running beams.
+    void advance(SentenceBeams& s, const float* logits, int row_stride, int step) {
         const int k = 2 * beam_;
         int count = 0;
         Candidate* top = s.top.data();
         for (int b = 0; b < beam_; ++b) {
-            const float* x = logits + static_cast<size_t>(b) * vocab_size_;  // [vocab_size]
+            const float* x = logits + static_cast<size_t>(b) * static_cast<size_t>(row_stride);  // [vocab_size]
             const float beam_score = s.scores[static_cast<size_t>(b)];
             if (rules_.forced(step)) {
                 // Every token but the forced eos is -inf; the eos adds 0 to the running score.
