@@ -255,8 +255,14 @@ public:
     std::vector<std::vector<Hypothesis>> run(const std::vector<std::vector<int32_t>>& src_ids) {
         // Step 0 feeds every beam of a sentence the same start token, so their logits are the same row: it runs one
         // row per sentence (a quarter of the first step's work at beam 4), each beam reads that row, and the rows
-        // split into beams when step 0's survivors are gathered.
-        model_.start(src_ids, 1);
+        // split into beams when step 0's survivors are gathered. The model starts with all beam rows (its buffers
+        // sized for them) and drops to one row per sentence before anything is written.
+        model_.start(src_ids, beam_);
+        if (beam_ > 1) {
+            src_rows_.clear();
+            for (size_t k = 0; k < active_.size(); ++k) src_rows_.push_back(static_cast<int32_t>(k * beam_));
+            model_.reorder(src_rows_);
+        }
         const int last_step = settings_.max_new_tokens - 1;
         for (int step = 0; step <= last_step && !active_.empty(); ++step) {
             const bool one_row = step == 0;
