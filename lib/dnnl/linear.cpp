@@ -62,8 +62,9 @@ dt data_type(MatmulType type) {
     return dt::f32;
 }
 
-// Row counts are rounded up to a few buckets so that a handful of primitives serves every batch: below 16 rows
-// each count is its own bucket (decoder steps); above, eight buckets per doubling (multiples of 2 from 16, of 4
+// Row counts are rounded up to a few buckets so that a handful of primitives serves every batch: up to 4 rows
+// each count is its own bucket, below 16 even counts (an extra row there costs next to nothing: reading the
+// weights dominates); above, eight buckets per doubling (multiples of 2 from 16, of 4
 // from 32, ...), so padding costs at most 1/8 of the rows while a run sees ~10 primitives per octave instead of
 // one per row count (each new one costs ~0.2 ms of JIT compilation; measured 1,840 of them, 360 ms, in one
 // 1,000-line corpus before bucketing).
@@ -73,7 +74,8 @@ dt data_type(MatmulType type) {
 constexpr int64_t kMaxChunkRows = 128;
 
 int64_t row_bucket(int64_t rows) {
-    if (rows < 16) return rows;
+    if (rows <= 4) return rows;
+    if (rows < 16) return (rows + 1) / 2 * 2;
     const int shift = static_cast<int>(std::bit_width(static_cast<uint64_t>(rows))) - 4;
     const int64_t step = int64_t{1} << shift;
     return (rows + step - 1) / step * step;
