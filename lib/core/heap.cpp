@@ -29,8 +29,6 @@ constexpr int kTopPad = 1 << 20;
 
 // An arena chunk reserves this much address space (untouched pages cost no memory); a larger request gets a
 // chunk of its own size.
-constexpr std::size_t kSmallPageBytes = 4096;
-
 constexpr std::size_t kArenaChunkBytes = std::size_t{64} << 20;
 
 std::size_t round_up(std::size_t x, std::size_t multiple) { return (x + multiple - 1) / multiple * multiple; }

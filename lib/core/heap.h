@@ -48,6 +48,7 @@ void unmap_huge(void* p, std::size_t bytes);
 // call fills costs a fraction of a page fault taken on first write (~11 us each on the virtual machines
 // measured here, where a trap into the kernel is the expensive part). Release with unmap_pages(p, bytes).
 constexpr std::size_t kPrefaultBytes = std::size_t{128} << 10;
+constexpr std::size_t kSmallPageBytes = 4096;
 void* map_prefaulted(std::size_t bytes);
 void unmap_pages(void* p, std::size_t bytes);
 

@@ -88,7 +88,7 @@ void Tensor::resize(Shape shape) {
             capacity_ = bytes;
         } else if (need >= kPrefaultBytes && !HeapReuseScope::active()) {
             // Batch buffers: faulted in by the kernel in one call (see heap.h), already zero-filled.
-            const std::size_t bytes = (need + 4095) / 4096 * 4096;
+            const std::size_t bytes = (need + kSmallPageBytes - 1) / kSmallPageBytes * kSmallPageBytes;
             data_ = std::unique_ptr<void, Free>(map_prefaulted(bytes), Free{bytes, false});
             capacity_ = bytes;
         } else {

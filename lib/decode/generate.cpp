@@ -248,7 +248,7 @@ public:
         active_.resize(static_cast<size_t>(batch));
         for (int i = 0; i < batch; ++i) active_[static_cast<size_t>(i)] = i;
         tokens_.assign(static_cast<size_t>(batch), settings.decoder_start_token_id);  // step 0: one row a sentence
-        src_rows_.reserve(tokens_.size());
+        src_rows_.reserve(static_cast<size_t>(batch) * static_cast<size_t>(beam_));
         row_bans_.reserve(settings.banned_sequences.size());
     }
 

@@ -182,9 +182,11 @@ void step_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsV
         bound = &impl.insert(key, std::move(b));
     }
     // The mask row of each batch item, once per head: [batch, n_heads, 1, k_len].
-    for (int64_t b = 0; mask && b < batch; ++b)
-        for (int64_t h = 0; h < n_heads; ++h)
-            std::memcpy(scores + (b * n_heads + h) * k_len, mask + b * k_len, static_cast<std::size_t>(k_len) * 4);
+    if (mask)
+        for (int64_t b = 0; b < batch; ++b)
+            for (int64_t h = 0; h < n_heads; ++h)
+                std::memcpy(scores + (b * n_heads + h) * k_len, mask + b * k_len,
+                            static_cast<std::size_t>(k_len) * 4);
     bound->set(DNNL_ARG_SRC, dnnl::memory::desc({batch, n_heads, 1, d_head}, dt::f32,
                                                 dims{q.batch_stride, d_head, q.row_stride, 1}), q.data);
     bound->set(DNNL_ARG_WEIGHTS, dnnl::memory::desc({batch, n_heads, d_head, k_len}, dt::f32,

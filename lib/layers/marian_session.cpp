@@ -267,44 +267,32 @@ void MarianSession::reorder(std::span<const int32_t> src_rows) {
     const int64_t groups = static_cast<int64_t>(group_order_.size());
     bool same_groups = groups == groups_;
     for (int64_t g = 0; same_groups && g < groups; ++g) same_groups = at(group_order_, g) == g;
-    // Finished sentences leave the batch and the rest keep their order (greedy and beam search both), so the
-    // surviving entries move down in place, each to a lower or the same index, and nothing is copied twice.
-    bool ascending = true;
-    for (int64_t g = 0; ascending && g < groups; ++g)
-        ascending = at(group_order_, g) >= g && (g == 0 || at(group_order_, g) > at(group_order_, g - 1));
-    if (!same_groups && ascending) {
-        const int64_t block = src_len_ * d_model;
-        for (LayerState& state : layers_) {
-            for (Tensor* memory : {&state.cross_k, &state.cross_v}) {
-                for (int64_t g = 0; g < groups; ++g)
-                    if (at(group_order_, g) != g)
-                        copy_floats(memory->f32() + g * block, memory->f32() + at(group_order_, g) * block, block);
-                memory->resize({groups, src_len_, d_model});  // [groups, src_len, d_model]
+    if (!same_groups) {
+        // Entry g becomes old entry group_order_[g]. Finished sentences leave the batch and the rest keep their
+        // order (greedy and beam search both): then every entry moves to a lower or the same index and the move
+        // is done in place; any other order goes through the spare buffers.
+        bool ascending = true;
+        for (int64_t g = 1; ascending && g < groups; ++g) ascending = at(group_order_, g) > at(group_order_, g - 1);
+        const auto gather = [&](Tensor& from, Tensor& spare, int64_t block, const Shape& shape) {
+            Tensor& to = ascending ? from : spare;
+            if (!ascending) to.resize(shape);
+            for (int64_t g = 0; g < groups; ++g)
+                if (&to != &from || at(group_order_, g) != g)
+                    copy_floats(to.f32() + g * block, from.f32() + at(group_order_, g) * block, block);
+            if (ascending) {
+                from.resize(shape);
+            } else {
+                std::swap(from, spare);
             }
-        }
-        for (int64_t g = 0; g < groups; ++g)
-            if (at(group_order_, g) != g)
-                copy_floats(src_mask_.f32() + g * src_len_, src_mask_.f32() + at(group_order_, g) * src_len_,
-                            src_len_);
-        src_mask_.resize({groups, src_len_});  // [groups, src_len]
-    } else if (!same_groups) {
-        const int64_t block = src_len_ * d_model;
+        };
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             LayerState& state = layers_[l];
             LayerState& spare = spare_[l];
-            for (auto [memory, target] :
-                 {std::pair{&state.cross_k, &spare.cross_k}, std::pair{&state.cross_v, &spare.cross_v}}) {
-                target->resize({groups, src_len_, d_model});  // [groups, src_len, d_model]
-                for (int64_t g = 0; g < groups; ++g)
-                    copy_floats(target->f32() + g * block, memory->f32() + at(group_order_, g) * block, block);
-                std::swap(*memory, *target);
-            }
+            const Shape shape{groups, src_len_, d_model};  // [groups, src_len, d_model]
+            gather(state.cross_k, spare.cross_k, src_len_ * d_model, shape);
+            gather(state.cross_v, spare.cross_v, src_len_ * d_model, shape);
         }
-        src_mask_spare_.resize({groups, src_len_});  // [groups, src_len]
-        for (int64_t g = 0; g < groups; ++g)
-            copy_floats(src_mask_spare_.f32() + g * src_len_, src_mask_.f32() + at(group_order_, g) * src_len_,
-                        src_len_);
-        std::swap(src_mask_, src_mask_spare_);
+        gather(src_mask_, src_mask_spare_, src_len_, Shape{groups, src_len_});  // [groups, src_len]
     }
     groups_ = groups;
     rows_ = n;
