@@ -158,11 +158,36 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
         if (bias) packed->bias_values.assign(bias->f32(), bias->f32() + n);
     }
     const bool primitive_bias = bias && type_ != MatmulType::s8;
+    // The implementation oneDNN picks for `rows` rows and the weights in `weights_md` (a descriptor only: no
+    // kernel is generated), or "" where it has none.
+    const auto implementation_for = [&](int64_t rows, const dnnl::memory::desc& weights_md) {
+        try {
+            const dnnl::matmul::desc desc(dnnl::memory::desc({rows, k}, wdt, tag::ab), weights_md,
+                                          primitive_bias ? bias_md : dnnl::memory::desc(),
+                                          dnnl::memory::desc({rows, n}, dt::f32, tag::ab));
+            return dnnl::matmul::primitive_desc(desc, engine);
+        } catch (const dnnl::error&) {
+            return dnnl::matmul::primitive_desc();
+        }
+    };
+    const auto is_reference = [](const dnnl::matmul::primitive_desc& pd) {
+        return !pd || std::string_view(pd.impl_info_str()).starts_with("ref");
+    };
     auto pd = make_pd(what, [&] {
         return dnnl::matmul::primitive_desc(
             dnnl::matmul::desc(src_md, any_md, primitive_bias ? bias_md : dnnl::memory::desc(), dst_md), engine);
     });
     packed->weights_md = pd.weights_desc();
+    // On a CPU with AMX, oneDNN 2.6 lays int8 weights out for its AMX kernel, which it picks only when a product
+    // has enough rows (2 for 256 inputs, 9 for 32); fewer rows go to the AVX-512 VNNI kernel, which does not read
+    // that layout (it wants s8 compensation sums appended), leaving the reference kernel for them: measured
+    // 1.7 ms instead of ~0.01 ms for one row of 256x256. The layout chosen for one row serves both kernels, so
+    // it is taken instead wherever the first one fails a single row.
+    if (is_reference(implementation_for(1, packed->weights_md))) {
+        const auto one_row = implementation_for(1, any_md);
+        if (!is_reference(one_row) && !is_reference(implementation_for(packing_rows, one_row.weights_desc())))
+            packed->weights_md = one_row.weights_desc();
+    }
     try {
         // W is [out, in] row-major, which is the {in, out} matmul weight with strides {1, in} ("ba").
         const dnnl::memory::desc plain_md({k, n}, wdt, tag::ba);
