@@ -46,13 +46,19 @@ MarianModel::MarianModel(const ModelConfig& config, const WeightStore& weights, 
             // every element has been found there unchanged.
             if (projections == MatmulType::f32 && lm_head_.type() == MatmulType::f32) {
                 Linear::PackedRows rows = lm_head_.packed_rows();
-                bool same = rows.data != nullptr && static_cast<int64_t>(rows.row_offset.size()) == table.dim(0) &&
-                            static_cast<int64_t>(rows.column_offset.size()) == table.dim(1);
-                for (int64_t n = 0; same && n < table.dim(0); ++n)
-                    for (int64_t k = 0; same && k < table.dim(1); ++k)
-                        same = std::bit_cast<uint32_t>(rows.data[rows.row_offset[static_cast<std::size_t>(n)] +
-                                                                 rows.column_offset[static_cast<std::size_t>(k)]]) ==
-                               std::bit_cast<uint32_t>(table.f32()[n * table.dim(1) + k]);
+                const int64_t vocab_size = table.dim(0), d_model = table.dim(1);
+                bool same = rows.data != nullptr && static_cast<int64_t>(rows.row_offset.size()) == vocab_size &&
+                            static_cast<int64_t>(rows.column_offset.size()) == d_model;
+                const float* plain = table.f32();
+                const int64_t* columns = rows.column_offset.data();
+                for (int64_t n = 0; same && n < vocab_size; ++n) {
+                    const float* packed = rows.data + rows.row_offset[static_cast<std::size_t>(n)];
+                    const float* row = plain + n * d_model;
+                    uint32_t differ = 0;  // bitwise, so that -0.0 and NaN payloads count as changes
+                    for (int64_t k = 0; k < d_model; ++k)
+                        differ |= std::bit_cast<uint32_t>(packed[columns[k]]) ^ std::bit_cast<uint32_t>(row[k]);
+                    same = differ == 0;
+                }
                 if (same) return std::make_shared<const EmbeddingTable>(std::move(rows), table.dim(0), table.dim(1));
             }
         }

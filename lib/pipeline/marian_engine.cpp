@@ -3,6 +3,11 @@
 
 #include "core/heap.h"
 
+#include <exception>
+#include <future>
+#include <optional>
+#include <thread>
+
 #include "decode/generate.h"
 #include "dnnl/context.h"
 #include "layers/marian_model.h"
@@ -64,21 +69,39 @@ MarianEngine::~MarianEngine() = default;
 std::unique_ptr<MarianEngine> MarianEngine::load(const std::filesystem::path& dir, const EngineOptions& options) {
     ModelConfig config = load_config(dir);
     SearchSettings settings = resolve_settings(config, options.decode);
-    Tokenizer tokenizer = Tokenizer::load(dir, config);
-    std::optional<Vocab> target_vocab;
-    if (options.tokens)
-        target_vocab = Vocab::load(dir / (config.separate_vocabs ? "target_vocab.json" : "vocab.json"));
+    // The tokenizer and the vocabularies load beside the weights, on a second core where there is one: they
+    // depend only on the config, and parsing them (the SentencePiece model builds its trie) took as long as
+    // packing the weights of models/en-de. Their errors still come first, as when they loaded first.
+    struct Text {
+        Tokenizer tokenizer;
+        std::optional<Vocab> target_vocab;
+    };
+    const auto load_text = [&] {
+        Text text{Tokenizer::load(dir, config), std::nullopt};
+        if (options.tokens)
+            text.target_vocab = Vocab::load(dir / (config.separate_vocabs ? "target_vocab.json" : "vocab.json"));
+        return text;
+    };
+    std::future<Text> text_future;
+    if (std::thread::hardware_concurrency() > 1) text_future = std::async(std::launch::async, load_text);
     std::unique_ptr<MarianModel> model;
+    std::exception_ptr model_error;
     // The same thread count as the workers: an OpenMP team larger than needed keeps spinning after the
     // prepacking and steals cores from the workers.
     if (options.threads > 0) set_num_threads(options.threads);
-    {
+    try {
         // Each tensor is read from the mapped file and converted when its layer packs it; the mapping is dropped
         // once the model is built.
         const HeapReuseScope reuse;
         const WeightStore weights = WeightStore::open(dir, config);
         model = std::make_unique<MarianModel>(config, weights, options.compute);
+    } catch (...) {
+        model_error = std::current_exception();
     }
+    Text text = text_future.valid() ? text_future.get() : load_text();
+    if (model_error) std::rethrow_exception(model_error);
+    Tokenizer tokenizer = std::move(text.tokenizer);
+    std::optional<Vocab> target_vocab = std::move(text.target_vocab);
     TOLK_CHECK(options.decoder_positions_per_beam >= 0, "decoder position budget must not be negative");
     const int64_t budget = options.decoder_positions_per_beam * settings.beam_size;
     return std::unique_ptr<MarianEngine>(new MarianEngine(std::move(config), std::move(tokenizer),
