@@ -93,8 +93,13 @@ std::unique_ptr<MarianEngine> MarianEngine::load(const std::filesystem::path& di
         // Each tensor is read from the mapped file and converted when its layer packs it; the mapping is dropped
         // once the model is built.
         const HeapReuseScope reuse;
-        const WeightStore weights = WeightStore::open(dir, config);
-        model = std::make_unique<MarianModel>(config, weights, options.compute);
+        {
+            const WeightStore weights = WeightStore::open(dir, config);
+            model = std::make_unique<MarianModel>(config, weights, options.compute);
+        }
+        // The scope's closing trim then also returns what the tokenizer's parsing freed in its thread's heap
+        // (measured: 1.9 MB more peak memory for one sentence without it).
+        if (text_future.valid()) text_future.wait();
     } catch (...) {
         model_error = std::current_exception();
     }
