@@ -3,7 +3,6 @@
 
 #include <dlfcn.h>
 
-#include <atomic>
 
 #include "dnnl/dnnl_internal.h"
 
@@ -14,11 +13,6 @@ namespace dnnl_detail {
 const dnnl::engine& cpu_engine() {
     static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     return engine;
-}
-
-uint64_t next_instance_id() {
-    static std::atomic<uint64_t> next{op_first_instance};
-    return next.fetch_add(1);
 }
 
 std::string md_str(const dnnl::memory::desc& md) {

@@ -58,7 +58,7 @@ struct BoundPrimitive {
     }
 };
 
-// Fixed ids of the stateless ops in OpKey::op; Linear and LayerNorm instances take ids above these.
+// The op of an OpKey: which kind of primitive its values describe.
 enum : uint64_t {
     op_attention_scores = 1,
     op_attention_context = 2,
@@ -66,9 +66,8 @@ enum : uint64_t {
     op_activation = 5,
     op_step_scores = 6,   // one query per batch item, shapes given at run time
     op_step_context = 7,
-    op_first_instance = 16
+    op_layer_norm = 8,
 };
-uint64_t next_instance_id();
 
 // Attributes for a cached primitive: its scratchpad comes from the executing context (see BoundPrimitive).
 inline dnnl::primitive_attr with_user_scratchpad(dnnl::primitive_attr attr = dnnl::primitive_attr()) {

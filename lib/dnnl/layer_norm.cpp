@@ -1,6 +1,8 @@
 // LayerNorm on oneDNN's layer normalization (inference, statistics computed per row, scale and shift).
 #include "dnnl/layer_norm.h"
 
+#include <bit>
+
 #include "dnnl/dnnl_internal.h"
 
 namespace tolk {
@@ -12,7 +14,7 @@ using tag = dnnl::memory::format_tag;
 
 LayerNorm::LayerNorm(const Tensor& gamma, const Tensor& beta, float eps, std::string name)
     : gamma_(gamma.clone()), beta_(beta.clone()), eps_(eps), dim_(gamma.numel()), name_(std::move(name)),
-      id_(dnnl_detail::next_instance_id()) {
+      eps_bits_(std::bit_cast<uint32_t>(eps)) {
     TOLK_CHECK(gamma.dtype() == DType::f32 && beta.dtype() == DType::f32 && dim_ > 0 && beta.numel() == dim_,
                name_, ": weight ", shape_str(gamma.shape()), " and bias ", shape_str(beta.shape()),
                " must be f32 vectors of the same length");
@@ -23,11 +25,15 @@ LayerNorm::LayerNorm(const Tensor& gamma, const Tensor& beta, float eps, std::st
 void LayerNorm::forward(DnnlContext& ctx, const float* x, float* y, int64_t rows) const {
     TOLK_CHECK(dim_ > 0, "LayerNorm used before it was built");
     TOLK_CHECK(rows > 0, name_, ": row count must be positive, got ", rows);
+    // The weights are arguments, so every layer norm of the same width and epsilon shares one primitive per row
+    // count (an encoder-decoder has 14 of them: one each would be 14 bound copies for every new row count).
     auto& impl = ctx.impl();
     OpKey key;
-    key.op = id_;
+    key.op = dnnl_detail::op_layer_norm;
     key.v[0] = rows;
-    key.v[1] = (x == y);
+    key.v[1] = dim_;
+    key.v[2] = (x == y);
+    key.v[3] = eps_bits_;
     BoundPrimitive* bound = impl.find(key);
     if (!bound) {
         const auto& engine = dnnl_detail::cpu_engine();

@@ -26,7 +26,7 @@ private:
     float eps_ = 1e-5f;
     int64_t dim_ = 0;
     std::string name_;
-    uint64_t id_ = 0;
+    int64_t eps_bits_ = 0;  // eps as its float bits, for the primitive cache key
 };
 
 }  // namespace tolk
