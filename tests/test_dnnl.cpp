@@ -94,7 +94,8 @@ TEST_CASE("Linear matches a naive loop with and without bias, activations and th
         const Linear linear(w, c.bias ? &b : nullptr, c.act, "test.linear");
         CHECK(linear.in_features() == c.in);
         CHECK(linear.out_features() == c.out);
-        for (int64_t rows : {1, 7, 33}) {
+        // Rows run as pieces (see linear.cpp): 7 padded to 8, 33 as 32 + 1, 171 as 128 + 32 + 11 padded to 12.
+        for (int64_t rows : {1, 7, 33, 171}) {
             const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
             const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
             const std::vector<float> y = forward_twice(linear, ctx, x, y0, rows, c.accumulate);
@@ -190,7 +191,7 @@ TEST_CASE("forward_same_input gives each Linear exactly what its own forward giv
     for (const MatmulType type : types) {
         const Tensor w1 = random_tensor({40, 32}, rng), w2 = random_tensor({24, 32}, rng), b = random_tensor({40}, rng);
         const Linear a(w1, &b, Activation::none, "a", type), c(w2, nullptr, Activation::none, "c", type);
-        for (int64_t rows : {1, 17, 33}) {  // 17 and 33 are padded to their row buckets
+        for (int64_t rows : {1, 17, 33}) {  // 17 and 33 run as 16 + 1 and 32 + 1 rows
             const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * 32), rng);
             std::vector<float> ya(static_cast<std::size_t>(rows * 40)), yc(static_cast<std::size_t>(rows * 24));
             std::vector<float> ya2 = ya, yc2 = yc;
