@@ -26,8 +26,8 @@ struct MultiHeadAttention {
     // out rows [q.batch * q.len, d_model] (dense) = softmax(Q K^T + mask) V with the heads merged (mask nullptr:
     // every key is visible to every query); `scores` is
     // scratch, resized to [slice, n_heads, q_len, k_len] for a slice of the batch items.
-    // The most score floats attend() holds at once (4 MiB): longer batches run in slices of batch items.
-    static constexpr int64_t max_score_floats = int64_t{1} << 20;
+    // The most score floats attend() holds at once (2 MiB): longer batches run in slices of batch items.
+    static constexpr int64_t max_score_floats = int64_t{1} << 19;
     void attend(DnnlContext& ctx, const HeadsView& q, const HeadsView& k, const HeadsView& v, const float* mask,
                 MaskKind mask_kind, Tensor& scores, float* out) const;
 

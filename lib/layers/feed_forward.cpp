@@ -18,7 +18,7 @@ void FeedForward::add_to(DnnlContext& ctx, float* x, int64_t rows, Tensor& hidde
     // Rows are independent here, so a large batch (an encoder pass over thousands of tokens) goes through in
     // chunks: the [rows, d_ff] activations, the widest buffer of the model, then never exceed
     // [ffn_chunk_rows, d_ff] (2 MiB at d_ff 1024), while each chunk is still large enough for full-speed matmuls.
-    constexpr int64_t ffn_chunk_rows = 512;
+    constexpr int64_t ffn_chunk_rows = 128;
     const int64_t d_model = fc2.out_features();
     hidden.resize({std::min(rows, ffn_chunk_rows), fc1.out_features()});  // [chunk, d_ff]
     for (int64_t begin = 0; begin < rows; begin += ffn_chunk_rows) {
