@@ -3,7 +3,6 @@
 
 #include <dlfcn.h>
 
-
 #include "dnnl/dnnl_internal.h"
 
 namespace tolk {

@@ -3,7 +3,6 @@
 // epilogue (s8), and per-row-count primitives cached in the calling context.
 #include "dnnl/linear.h"
 
-#include <bit>
 #include <cmath>
 #include <cstring>
 #include <vector>

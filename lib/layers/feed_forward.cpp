@@ -17,7 +17,7 @@ FeedForward::FeedForward(const WeightStore& weights, const std::string& prefix, 
 void FeedForward::add_to(DnnlContext& ctx, float* x, int64_t rows, Tensor& hidden) const {
     // Rows are independent here, so a large batch (an encoder pass over thousands of tokens) goes through in
     // chunks: the [rows, d_ff] activations, the widest buffer of the model, then never exceed
-    // [ffn_chunk_rows, d_ff] (2 MiB at d_ff 1024), while each chunk is still large enough for full-speed matmuls.
+    // [ffn_chunk_rows, d_ff] (0.5 MiB at d_ff 1024), and each chunk is one full-speed piece of Linear's (128 rows).
     constexpr int64_t ffn_chunk_rows = 128;
     const int64_t d_model = fc2.out_features();
     hidden.resize({std::min(rows, ffn_chunk_rows), fc1.out_features()});  // [chunk, d_ff]
