@@ -6,6 +6,7 @@
 #include <exception>
 #include <future>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include "decode/generate.h"
@@ -83,7 +84,13 @@ std::unique_ptr<MarianEngine> MarianEngine::load(const std::filesystem::path& di
         return text;
     };
     std::future<Text> text_future;
-    if (std::thread::hardware_concurrency() > 1) text_future = std::async(std::launch::async, load_text);
+    if (std::thread::hardware_concurrency() > 1) {
+        try {
+            text_future = std::async(std::launch::async, load_text);
+        } catch (const std::system_error&) {
+            // No thread to be had (a process or memory limit): the text loads after the weights instead.
+        }
+    }
     std::unique_ptr<MarianModel> model;
     std::exception_ptr model_error;
     // The same thread count as the workers: an OpenMP team larger than needed keeps spinning after the
