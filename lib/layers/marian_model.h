@@ -80,7 +80,8 @@ public:
     int vocab_size() const override { return static_cast<int>(model_.target_vocab_size()); }
 
     // Teacher-forced passes for tests and scoring. Both end any decoding in progress (start() again to step).
-    // [batch, src_len, d_model] (src_len: the longest sentence; padded rows are unspecified)
+    // [batch, src_len, d_model] (src_len: the longest sentence; padded rows are unspecified). The encoder itself
+    // runs on src_len rounded up to a multiple of 4.
     Tensor encode(const std::vector<std::vector<int32_t>>& src_ids);
     // [batch, tgt_len, vocab_size] with a causal mask; a shorter target is right-padded with the pad id (its
     // logits past its length are unspecified; causality keeps the earlier ones exact).
