@@ -75,19 +75,20 @@ constexpr int64_t kRowGranule = 16;
 int64_t row_bucket(int64_t rows) {
     if (rows <= 4) return rows;
     if (rows <= kRowGranule) return (rows + 1) / 2 * 2;
-    return rows;  // a multiple of kRowGranule (see for_each_piece)
+    return rows;  // a multiple of kRowGranule (see first_piece)
 }
 
-// Calls run(begin, rows) for consecutive pieces of [0, total) whose sizes are kMaxChunkRows, a multiple of
-// kRowGranule or below kRowGranule.
+// The size of the first piece of `left` rows: kMaxChunkRows, a multiple of kRowGranule or below kRowGranule.
+int64_t first_piece(int64_t left) {
+    if (left >= kMaxChunkRows) return kMaxChunkRows;
+    return left > kRowGranule ? left / kRowGranule * kRowGranule : left;
+}
+
+// Calls run(begin, rows) for the consecutive pieces of [0, total).
 template <typename Run>
 void for_each_piece(int64_t total, Run&& run) {
-    int64_t begin = 0;
-    while (begin < total) {
-        const int64_t left = total - begin;
-        const int64_t rows = left >= kMaxChunkRows ? kMaxChunkRows
-                             : left > kRowGranule  ? left / kRowGranule * kRowGranule
-                                                   : left;
+    for (int64_t begin = 0; begin < total;) {
+        const int64_t rows = first_piece(total - begin);
         run(begin, rows);
         begin += rows;
     }
@@ -434,11 +435,7 @@ void Linear::forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
 }
 
 std::string Linear::implementation(DnnlContext& ctx, int64_t rows, bool accumulate) const {
-    int64_t first = 0;
-    for_each_piece(rows, [&](int64_t begin, int64_t n) {
-        if (begin == 0) first = n;
-    });
-    return bind(ctx, row_bucket(first), accumulate).impl;
+    return bind(ctx, row_bucket(first_piece(rows)), accumulate).impl;
 }
 
 }  // namespace tolk

@@ -108,7 +108,9 @@ private:
         Tensor cross_k, cross_v;
     };
 
-    void run_encoder(const std::vector<std::vector<int32_t>>& src_ids);  // x_ <- [batch, src_len, d_model]
+    // x_ <- [batch, src_len_, d_model] (src_len_: the longest sentence rounded up to a multiple of 4); returns the
+    // longest sentence's length.
+    int64_t run_encoder(const std::vector<std::vector<int32_t>>& src_ids);
     void project_cross(int64_t batch);  // cross K/V of every decoder layer from the encoder output in x_
     void gather_self_caches(std::span<const int32_t> src_rows);  // row i <- old row src_rows[i]
     void reserve_positions(int64_t needed);

@@ -29,7 +29,7 @@ auto at(const Seq& seq, int64_t i) {
 MarianSession::MarianSession(const MarianModel& model)
     : model_(model), layers_(model.decoder_layers().size()), spare_(model.decoder_layers().size()) {}
 
-void MarianSession::run_encoder(const std::vector<std::vector<int32_t>>& src_ids) {
+int64_t MarianSession::run_encoder(const std::vector<std::vector<int32_t>>& src_ids) {
     rows_ = 0;  // the encoder's buffers are the decoder's: any decoding in progress ends here
     TOLK_CHECK(!src_ids.empty(), "encoder: empty batch of source sentences");
     const int64_t batch = static_cast<int64_t>(src_ids.size());
@@ -45,6 +45,7 @@ void MarianSession::run_encoder(const std::vector<std::vector<int32_t>>& src_ids
     // attention's primitives are made per length, and one sentence at a time each new length added ~250 kB of them
     // (peak RSS over 200 Multi30k lines one at a time: 57.3 -> 53.4 MB greedy, 62.4 -> 56.5 MB beam 4; same
     // outputs, same speed there and on Multi30k batches: the extra positions cost what the fewer JIT builds save).
+    const int64_t longest = src_len;
     src_len = std::min<int64_t>(round_up(src_len, 4), model_.max_positions());
     const int64_t d_model = model_.d_model();
     const Embeddings& embed = model_.encoder_embeddings();
@@ -65,6 +66,7 @@ void MarianSession::run_encoder(const std::vector<std::vector<int32_t>>& src_ids
     for (const EncoderLayer& layer : model_.encoder_layers())
         layer.forward(ctx_, x_.f32(), batch, src_len, src_mask_.f32(), ws_);
     src_len_ = src_len;
+    return longest;
 }
 
 void MarianSession::project_cross(int64_t batch) {
@@ -304,9 +306,7 @@ void MarianSession::reorder(std::span<const int32_t> src_rows) {
 }
 
 Tensor MarianSession::encode(const std::vector<std::vector<int32_t>>& src_ids) {
-    run_encoder(src_ids);
-    int64_t longest = 0;
-    for (const auto& ids : src_ids) longest = std::max(longest, static_cast<int64_t>(ids.size()));
+    const int64_t longest = run_encoder(src_ids);
     const int64_t batch = static_cast<int64_t>(src_ids.size()), d_model = model_.d_model();
     Tensor out({batch, longest, d_model});  // [batch, longest, d_model]: the positions past it were padding
     for (int64_t b = 0; b < batch; ++b)

@@ -112,12 +112,10 @@ std::unique_ptr<MarianEngine> MarianEngine::load(const std::filesystem::path& di
     }
     Text text = text_future.valid() ? text_future.get() : load_text();
     if (model_error) std::rethrow_exception(model_error);
-    Tokenizer tokenizer = std::move(text.tokenizer);
-    std::optional<Vocab> target_vocab = std::move(text.target_vocab);
     TOLK_CHECK(options.decoder_positions_per_beam >= 0, "decoder position budget must not be negative");
     const int64_t budget = options.decoder_positions_per_beam * settings.beam_size;
-    return std::unique_ptr<MarianEngine>(new MarianEngine(std::move(config), std::move(tokenizer),
-                                                          std::move(target_vocab), std::move(model),
+    return std::unique_ptr<MarianEngine>(new MarianEngine(std::move(config), std::move(text.tokenizer),
+                                                          std::move(text.target_vocab), std::move(model),
                                                           std::move(settings), options.tokens, budget));
 }
 
