@@ -146,7 +146,7 @@ void context_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const floa
 // sentences finish, so fixed-shape primitives would need one per (batch, length) pair: hundreds per run, each
 // JIT-compiled (~0.2 ms) and kept in memory, and an endless supply of them on junk input. These two primitives
 // take every shape at run time. oneDNN 2.6 runs them with gemm:jit, measured as fast as the fixed shapes for one
-// query (tests/bench: 1x4x1x64 by 1x4x64xk, batch 1-128). A binary post-op cannot have run-time dimensions, so
+// query (scripts/bench/onednn_micro.cpp step: 0.17 us per row and head either way at batch 32). A binary post-op cannot have run-time dimensions, so
 // the mask is written into the scores first and added by a sum post-op (dst = Q K^T + dst). Self-attention
 // steps need no mask (every cached position up to this one is visible): their primitive has no post-op.
 void step_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,

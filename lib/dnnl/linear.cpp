@@ -66,7 +66,8 @@ dt data_type(MatmulType type) {
 // 16) rounded up to an even count (from 5; an extra row there costs next to nothing: reading the weights
 // dominates). 37 rows run as 32 + 6 (5 of them real). The sizes are 1-4, the even counts 6-16 and the multiples of 16
 // up to 128: 17 primitives per Linear shape cover every batch, with no padding above 16 rows, where oneDNN's f32
-// matmul runs at the same speed on 16 rows as on 32 (179 and 177 GFLOP/s for 256x256, one thread, AMD Zen 5).
+// matmul runs as fast on 16 rows as on 32 (210 and 204 GFLOP/s for 256x256, one thread, AMD Zen 5:
+// scripts/bench/onednn_micro.cpp matmul 256 256 16,32,128).
 // Before bucketing, one 1,000-line corpus made 1,840 primitives (360 ms); encoder batches (sentences x tokens)
 // reuse the decoder's sizes instead of adding ~5 primitives (one per Linear shape) for every new row count.
 constexpr int64_t kMaxChunkRows = 128;

@@ -1,0 +1,134 @@
+// Stand-alone oneDNN measurements behind the design notes in lib/dnnl and the README (no tolk code involved):
+//   matmul   f32 matmul time and GFLOP/s for M rows x K x N with prepacked weights (the kernels tolk's Linear uses)
+//   memory   resident memory each new matmul primitive adds (one per row count; the first ones also page in code)
+//   step     a decoding step's attention scores, [batch, heads, 1, 64] x keys with K/V-cache strides: run-time
+//            shapes (tolk's) against a fixed-shape primitive
+// Build and run (from the repository root; one thread, as tolk's default workers):
+//   g++ -O2 -std=c++20 scripts/bench/onednn_micro.cpp -ldnnl -o work/onednn_micro
+//   OMP_NUM_THREADS=1 work/onednn_micro matmul 256 256 16,32,128
+//   OMP_NUM_THREADS=1 work/onednn_micro matmul 256 8001 1,16,32,128
+//   OMP_NUM_THREADS=1 work/onednn_micro memory 256 256 64
+//   OMP_NUM_THREADS=1 work/onednn_micro step 32 12
+#include <dnnl.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using dims = dnnl::memory::dims;
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+// Microseconds per call of f, after a warm-up, over at least ~0.2 s.
+template <typename F>
+double time_us(F&& f) {
+    for (int i = 0; i < 20; ++i) f();
+    int calls = 0;
+    const auto start = std::chrono::steady_clock::now();
+    double elapsed = 0;
+    do {
+        f();
+        ++calls;
+        elapsed = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    } while (elapsed < 2e5);
+    return elapsed / calls;
+}
+
+long rss_kb() {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return 0;
+}
+
+std::vector<int64_t> parse_list(const char* text) {
+    std::vector<int64_t> out;
+    std::stringstream in(text);
+    for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoll(item));
+    return out;
+}
+
+dnnl::matmul::primitive_desc matmul_pd(const dnnl::engine& engine, int64_t m, int64_t k, int64_t n) {
+    return dnnl::matmul::primitive_desc(
+        dnnl::matmul::desc(dnnl::memory::desc({m, k}, dt::f32, tag::ab), dnnl::memory::desc({k, n}, dt::f32, tag::any),
+                           dnnl::memory::desc({m, n}, dt::f32, tag::ab)),
+        engine);
+}
+
+void run_matmul(const dnnl::engine& engine, dnnl::stream& stream, int64_t k, int64_t n, const std::vector<int64_t>& rows) {
+    for (const int64_t m : rows) {
+        const auto pd = matmul_pd(engine, m, k, n);
+        const dnnl::matmul matmul(pd);
+        dnnl::memory a(pd.src_desc(), engine), w(pd.weights_desc(), engine), c(pd.dst_desc(), engine);
+        const double us = time_us([&] {
+            matmul.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, c}});
+        });
+        std::printf("matmul %ld x %ld x %ld: %9.1f us  %6.1f GFLOP/s  %s\n", static_cast<long>(m),
+                    static_cast<long>(k), static_cast<long>(n), us, 2.0 * m * k * n / us / 1e3, pd.impl_info_str());
+    }
+}
+
+void run_memory(const dnnl::engine& engine, int64_t k, int64_t n, int64_t count) {
+    std::vector<dnnl::matmul> kept;
+    const long before = rss_kb();
+    for (int64_t m = 1; m <= count; ++m) {
+        const auto pd = matmul_pd(engine, m, k, n);
+        kept.emplace_back(pd);  // creating it generates its kernels; buffers would blur the count, so none
+        if (m % 16 == 0 || m == count)
+            std::printf("%ld primitives (%ld x %ld, rows 1..%ld): +%ld kB resident, %.1f kB each\n",
+                        static_cast<long>(m), static_cast<long>(k), static_cast<long>(n), static_cast<long>(m),
+                        rss_kb() - before, static_cast<double>(rss_kb() - before) / static_cast<double>(m));
+    }
+}
+
+void run_step(const dnnl::engine& engine, dnnl::stream& stream, int64_t batch, int64_t keys) {
+    // tolk's K/V cache: [batch, capacity, d_model] with heads side by side; K^T of a head is a strided view.
+    const int64_t heads = 4, d_head = 64, d_model = heads * d_head, capacity = 64;
+    std::vector<float> q(batch * d_model, 0.1f), k(batch * capacity * d_model, 0.2f), s(batch * heads * keys);
+    const dnnl::memory::desc q_md({batch, heads, 1, d_head}, dt::f32, dims{d_model, d_head, d_model, 1});
+    const dnnl::memory::desc k_md({batch, heads, d_head, keys}, dt::f32, dims{capacity * d_model, d_head, 1, d_model});
+    const dnnl::memory::desc s_md({batch, heads, 1, keys}, dt::f32, tag::abcd);
+    dnnl::memory qm(q_md, engine, q.data()), km(k_md, engine, k.data()), sm(s_md, engine, s.data());
+    const auto r = DNNL_RUNTIME_DIM_VAL;
+    const dnnl::matmul::primitive_desc run_time(
+        dnnl::matmul::desc(dnnl::memory::desc({r, heads, 1, d_head}, dt::f32, dims{r, d_head, r, 1}),
+                           dnnl::memory::desc({r, heads, d_head, r}, dt::f32, dims{r, d_head, 1, r}),
+                           dnnl::memory::desc({r, heads, 1, r}, dt::f32, dims{r, r, r, 1})),
+        engine);
+    const dnnl::matmul::primitive_desc fixed(dnnl::matmul::desc(q_md, k_md, s_md), engine);
+    for (const auto* pd : {&run_time, &fixed}) {
+        const dnnl::matmul matmul(*pd);
+        const double us = time_us([&] {
+            matmul.execute(stream, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
+        });
+        std::printf("step scores, batch %ld, %ld keys, %s shape: %7.1f us (%.2f us per row and head)  %s\n",
+                    static_cast<long>(batch), static_cast<long>(keys), pd == &run_time ? "run-time" : "fixed",
+                    us, us / static_cast<double>(batch * heads), pd->impl_info_str());
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string what = argc > 1 ? argv[1] : "";
+    const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    dnnl::stream stream(engine);
+    if (what == "matmul" && argc == 5) {
+        run_matmul(engine, stream, std::atoll(argv[2]), std::atoll(argv[3]), parse_list(argv[4]));
+    } else if (what == "memory" && argc == 5) {
+        run_memory(engine, std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]));
+    } else if (what == "step" && argc == 4) {
+        run_step(engine, stream, std::atoll(argv[2]), std::atoll(argv[3]));
+    } else {
+        std::fprintf(stderr,
+                     "usage: onednn_micro matmul K N ROWS,ROWS,... | memory K N COUNT | step BATCH KEYS\n");
+        return 2;
+    }
+    return 0;
+}
