@@ -18,6 +18,7 @@
 #include "decode/row_ops.h"
 #include "decode/step_model.h"
 #include "model/config.h"
+#include "test_support.h"
 
 using namespace tolk;
 
@@ -649,7 +650,7 @@ TEST_CASE("tiny vocabulary: beams that started at -1e9 take part, as in transfor
     }
 }
 
-TEST_CASE("row_ops: maximum, log-sum-exp and scans equal naive loops") {
+static void check_row_ops() {
     uint64_t seed = 99;
     auto uniform = [&seed]() {
         seed = mix(seed);
@@ -716,6 +717,14 @@ TEST_CASE("row_ops: maximum, log-sum-exp and scans equal naive loops") {
     const row_ops::RowStats none = row_ops::row_stats(ninf.data(), 40);
     CHECK(none.argmax == 40);
     CHECK(none.lse == -std::numeric_limits<float>::infinity());
+}
+
+TEST_CASE("row_ops: maximum, log-sum-exp and scans equal naive loops at every vector width") {
+    for (const simd::Level level : testing::simd_levels()) {
+        const testing::SimdLevelScope scope(level);
+        CAPTURE(static_cast<int>(level));
+        check_row_ops();
+    }
 }
 
 TEST_CASE("a realistic vocabulary size: greedy and beam search match the naive reference") {

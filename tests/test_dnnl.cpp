@@ -13,6 +13,7 @@
 #include "dnnl/context.h"
 #include "dnnl/layer_norm.h"
 #include "dnnl/linear.h"
+#include "test_support.h"
 
 using namespace tolk;
 
@@ -244,10 +245,13 @@ TEST_CASE("Linear rejects bad weights and reports the layer name") {
                          Error);
 }
 
-TEST_CASE("softmax_rows matches a naive softmax, also with masked entries") {
+TEST_CASE("softmax_rows matches a naive softmax, also with masked entries, at every vector width") {
     std::mt19937 rng(2);
     DnnlContext ctx;
+    for (const simd::Level level : testing::simd_levels())
     for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {5, 7}, {24, 33}, {3, 100}}) {
+        const testing::SimdLevelScope scope(level);
+        CAPTURE(static_cast<int>(level));
         std::vector<float> x = random_vector(static_cast<std::size_t>(rows * cols), rng, -8.f, 8.f);
         if (cols > 2) x[1] = mask_value;  // a masked score must come out as exactly 0
         const std::vector<float> in = x;
@@ -266,6 +270,15 @@ TEST_CASE("softmax_rows matches a naive softmax, also with masked entries") {
             }
         }
         if (cols > 2) CHECK(x[1] == 0.0f);
+        // The same rows with masked entries appended give the same probabilities, bit for bit (a decoding step
+        // and the teacher-forced pass over the longer sequence must agree).
+        const int64_t wide = cols + 21;
+        std::vector<float> padded(static_cast<std::size_t>(rows * wide), mask_value);
+        for (int64_t r = 0; r < rows; ++r) std::copy_n(in.begin() + r * cols, cols, padded.begin() + r * wide);
+        softmax_rows(padded.data(), rows, wide);
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < wide; ++c)
+                CHECK(padded[r * wide + c] == (c < cols ? x[r * cols + c] : 0.0f));
     }
 }
 

@@ -9,10 +9,29 @@
 #include <fstream>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
+#include "core/simd.h"
 
 namespace tolk::testing {
+
+// Every vector width this machine can run (core/simd.h), narrowest first, and a scope that runs the kernels at one
+// of them: tests of the vector kernels loop over all, so any machine checks the baseline and AVX2 code too.
+inline std::vector<simd::Level> simd_levels() {
+    const simd::Level widest = simd::level();
+    std::vector<simd::Level> levels;
+    for (simd::Level l : {simd::Level::baseline, simd::Level::avx2, simd::Level::avx512})
+        if (l <= widest) levels.push_back(l);
+    return levels;
+}
+struct SimdLevelScope {
+    simd::Level previous;
+    explicit SimdLevelScope(simd::Level level) : previous(simd::limit_level(level)) {}
+    ~SimdLevelScope() { simd::limit_level(previous); }
+    SimdLevelScope(const SimdLevelScope&) = delete;
+    SimdLevelScope& operator=(const SimdLevelScope&) = delete;
+};
 
 // A fresh directory under the system temp dir (mkdtemp), removed with everything in it at scope exit.
 struct TempDir {

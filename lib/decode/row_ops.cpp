@@ -1,8 +1,8 @@
-// Row scans for the searches, written as fixed-width lane loops that GCC vectorises without -ffast-math (no
-// reassociated float reductions): each lane accumulates its own elements, lanes are combined at the end.
+// Row scans for the searches, written as fixed-width lane loops (no reassociated float reductions, no -ffast-math):
+// each of 16 lanes accumulates its own elements, lanes are combined at the end, whatever the CPU's vector width.
 #include "decode/row_ops.h"
 
-#include "core/exp_math.h"
+#include "core/simd.h"
 
 #include <algorithm>
 #include <bit>
@@ -17,42 +17,54 @@ namespace {
 constexpr int kLanes = 16;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// 16 floats as one GCC generic vector (lowered to whatever width the clone's target has): the auto-vectoriser does
-// not turn a lane-wise float maximum into vector code.
-typedef float Float16 __attribute__((vector_size(16 * sizeof(float))));
-
-__attribute__((target_clones("avx512f", "avx2", "default")))
-float max_lanes(const float* x, int n) {
-    Float16 lanes;
-    for (int l = 0; l < kLanes; ++l) lanes[l] = kNegInf;
-    int i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-        Float16 v;
-        std::memcpy(&v, x + i, sizeof v);
-        lanes = v > lanes ? v : lanes;
-    }
-    float m = kNegInf;
-    for (int l = 0; l < kLanes; ++l) m = lanes[l] > m ? lanes[l] : m;
-    for (; i < n; ++i) m = x[i] > m ? x[i] : m;
-    return m;
-}
-
-__attribute__((target_clones("avx512f", "avx2", "default")))
-double sum_exp_lanes(const float* x, int n, float max) {
-    // Lanes sum 16 values each in float, then flush to double, so a 60k-entry row loses nothing visible.
-    constexpr int kChunk = 16 * kLanes;
-    double total = 0.0;
-    int i = 0;
-    for (; i + kChunk <= n; i += kChunk) {
-        float lane[kLanes] = {};
-        for (int j = 0; j < kChunk; j += kLanes) {
-            for (int l = 0; l < kLanes; ++l) lane[l] += exp_nonpositive(x[i + j + l] - max);
+// The maximum, lane by lane over 16 lanes held in vectors of the CPU's width.
+struct MaxLanes {
+    template <int W>
+    [[gnu::always_inline]] static float run(const float* x, int n) {
+        constexpr int V = kLanes / W;
+        simd::F<W> lanes[V];
+        for (auto& lane : lanes) lane = simd::splat<W>(kNegInf);
+        int i = 0;
+        for (; i + kLanes <= n; i += kLanes) {
+            for (int v = 0; v < V; ++v) lanes[v] = simd::max<W>(simd::load<W>(x + i + v * W), lanes[v]);
         }
-        for (int l = 0; l < kLanes; ++l) total += lane[l];
+        float m = kNegInf;
+        for (int l = 0; l < kLanes; ++l) m = lanes[l / W][l % W] > m ? lanes[l / W][l % W] : m;
+        for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+        return m;
     }
-    for (; i < n; ++i) total += exp_nonpositive(x[i] - max);
-    return total;
-}
+};
+
+// sum(exp(x[i] - max)): 16 lanes sum 256 values in float, then flush to double, so a 60k-entry row loses nothing
+// visible; the elements after the last whole block are added one by one in double.
+struct SumExpLanes {
+    template <int W>
+    [[gnu::always_inline]] static double run(const float* x, int n, float max) {
+        constexpr int V = kLanes / W;
+        constexpr int kChunk = 16 * kLanes;
+        double total = 0.0;
+        int i = 0;
+        for (; i + kChunk <= n; i += kChunk) {
+            simd::F<W> lanes[V] = {};
+            for (int j = 0; j < kChunk; j += kLanes) {
+                for (int v = 0; v < V; ++v)
+                    lanes[v] += simd::exp_nonpositive<W>(simd::load<W>(x + i + j + v * W) - max);
+            }
+            for (int l = 0; l < kLanes; ++l) total += lanes[l / W][l % W];
+        }
+        for (; i < n; i += W) {
+            float part[W];
+            const int count = n - i < W ? n - i : W;
+            for (int l = 0; l < W; ++l) part[l] = l < count ? x[i + l] : max;
+            const simd::F<W> e = simd::exp_nonpositive<W>(simd::load<W>(part) - max);
+            for (int l = 0; l < count; ++l) total += e[l];
+        }
+        return total;
+    }
+};
+
+float max_lanes(const float* x, int n) { return simd::call<MaxLanes>(x, n); }
+double sum_exp_lanes(const float* x, int n, float max) { return simd::call<SumExpLanes>(x, n, max); }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 int first_above_lanes(const float* x, int from, int n, float bound) {

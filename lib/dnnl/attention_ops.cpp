@@ -6,7 +6,7 @@
 #include <cstring>
 #include <limits>
 
-#include "core/exp_math.h"
+#include "core/simd.h"
 
 #include "dnnl/dnnl_internal.h"
 
@@ -236,41 +236,57 @@ constexpr int kLanes = 16;
 constexpr float kZeroBelow = -87.0f;
 
 // One row in place: maximum, then exp(x - max) written back and summed lane by lane, then scaled by 1 / sum (as
-// PyTorch's CPU softmax does). Fixed-width lane loops that GCC vectorises without -ffast-math; the clones cover
-// AVX-512, AVX2 and baseline x86-64.
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void softmax_row(float* x, int n) {
-    float lane_max[kLanes];
-    for (int l = 0; l < kLanes; ++l) lane_max[l] = x[0];
-    int i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-        for (int l = 0; l < kLanes; ++l) lane_max[l] = x[i + l] > lane_max[l] ? x[i + l] : lane_max[l];
-    float max = x[0];
-    for (int l = 0; l < kLanes; ++l) max = lane_max[l] > max ? lane_max[l] : max;
-    for (; i < n; ++i) max = x[i] > max ? x[i] : max;
-
-    float lane_sum[kLanes] = {};
-    i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-        for (int l = 0; l < kLanes; ++l) {
-            const float t = x[i + l] - max;
-            const float e = t < kZeroBelow ? 0.0f : exp_nonpositive(t);
-            x[i + l] = e;
-            lane_sum[l] += e;
-        }
-    // The tail goes into the lanes too: element i always lands in lane i % kLanes, so a row and the same row with
-    // masked (exactly 0) entries appended sum to the same float, and a decoding step agrees bit for bit with the
-    // teacher-forced pass over the whole sequence.
-    for (int l = 0; i < n; ++i, ++l) {
-        const float t = x[i] - max;
-        x[i] = t < kZeroBelow ? 0.0f : exp_nonpositive(t);
-        lane_sum[l] += x[i];
+// PyTorch's CPU softmax does). 16 lanes in vectors of the CPU's width (core/simd.h), no -ffast-math. The tail runs
+// through the same vector code from a padded copy and into the same lanes: element i always lands in lane
+// i % kLanes and gets the same exp, so a row and the same row with masked (exactly 0) entries appended sum to the
+// same float, and a decoding step agrees bit for bit with the teacher-forced pass over the whole sequence.
+struct SoftmaxRow {
+    template <int W>
+    [[gnu::always_inline]] static simd::F<W> exp_or_zero(simd::F<W> t) {
+        const simd::F<W> e = simd::exp_nonpositive<W>(t);
+        return t < simd::splat<W>(kZeroBelow) ? simd::splat<W>(0.0f) : e;
     }
-    float sum = 0.0f;
-    for (int l = 0; l < kLanes; ++l) sum += lane_sum[l];
-    const float scale = 1.0f / sum;
-    for (i = 0; i < n; ++i) x[i] *= scale;
-}
+
+    template <int W>
+    [[gnu::always_inline]] static void run(float* x, int n) {
+        constexpr int V = kLanes / W;
+        simd::F<W> lane_max[V];
+        for (auto& lane : lane_max) lane = simd::splat<W>(x[0]);
+        int i = 0;
+        for (; i + kLanes <= n; i += kLanes) {
+            for (int v = 0; v < V; ++v) lane_max[v] = simd::max<W>(simd::load<W>(x + i + v * W), lane_max[v]);
+        }
+        float max = x[0];
+        for (int l = 0; l < kLanes; ++l) max = lane_max[l / W][l % W] > max ? lane_max[l / W][l % W] : max;
+        for (int j = i; j < n; ++j) max = x[j] > max ? x[j] : max;
+
+        simd::F<W> lane_sum[V] = {};
+        for (i = 0; i + kLanes <= n; i += kLanes) {
+            for (int v = 0; v < V; ++v) {
+                const simd::F<W> e = exp_or_zero<W>(simd::load<W>(x + i + v * W) - max);
+                simd::store<W>(x + i + v * W, e);
+                lane_sum[v] += e;
+            }
+        }
+        if (i < n) {
+            // Padding is -inf: exp_or_zero gives it exactly 0.
+            float tail[kLanes];
+            for (int l = 0; l < kLanes; ++l) tail[l] = i + l < n ? x[i + l] : -std::numeric_limits<float>::infinity();
+            for (int v = 0; v < V; ++v) {
+                const simd::F<W> e = exp_or_zero<W>(simd::load<W>(tail + v * W) - max);
+                simd::store<W>(tail + v * W, e);
+                lane_sum[v] += e;
+            }
+            std::memcpy(x + i, tail, static_cast<std::size_t>(n - i) * sizeof(float));
+        }
+        float sum = 0.0f;
+        for (int l = 0; l < kLanes; ++l) sum += lane_sum[l / W][l % W];
+        const float scale = 1.0f / sum;
+        for (i = 0; i < n; ++i) x[i] *= scale;
+    }
+};
+
+void softmax_row(float* x, int n) { simd::call<SoftmaxRow>(x, n); }
 
 }  // namespace
 

@@ -1,7 +1,12 @@
 // The process-wide CPU engine, per-thread contexts with their primitive cache, and the OpenMP thread count.
 #include "dnnl/context.h"
 
+#include "core/simd.h"
+
 #include <dlfcn.h>
+
+#include <algorithm>
+#include <atomic>
 
 #include "dnnl/dnnl_internal.h"
 
@@ -167,5 +172,20 @@ std::string cpu_isa_name() {
 bool cpu_has_avx512() { return isa_includes(dnnl::cpu_isa::avx512_core); }
 bool cpu_has_vnni() { return isa_includes(dnnl::cpu_isa::avx512_core_vnni); }
 bool cpu_has_bf16() { return isa_includes(dnnl::cpu_isa::avx512_core_bf16); }
+
+namespace {
+simd::Level widest_level() {
+    using simd::Level;
+    static const Level value = cpu_has_avx512()                                                        ? Level::avx512
+                               : isa_includes(dnnl::cpu_isa::avx2) && __builtin_cpu_supports("fma") ? Level::avx2
+                                                                                                    : Level::baseline;
+    return value;
+}
+std::atomic<simd::Level> level_cap{simd::Level::avx512};
+}  // namespace
+
+simd::Level simd::level() { return std::min(widest_level(), level_cap.load(std::memory_order_relaxed)); }
+
+simd::Level simd::limit_level(Level wanted) { return level_cap.exchange(wanted); }
 
 }  // namespace tolk
