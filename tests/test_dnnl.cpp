@@ -13,6 +13,7 @@
 #include "dnnl/context.h"
 #include "dnnl/layer_norm.h"
 #include "dnnl/linear.h"
+#include "dnnl/quantize.h"
 #include "test_support.h"
 
 using namespace tolk;
@@ -182,6 +183,38 @@ TEST_CASE("low-precision Linear stays within its quantization error of the exact
             }
         }
     }
+}
+
+TEST_CASE("row quantization: s8 and shifted u8 agree with naive rounding, and the shift comes back out") {
+    std::mt19937 rng(5);
+    const int64_t rows = 3, cols = 37;
+    std::vector<float> x = random_vector(static_cast<std::size_t>(rows * cols), rng, -3.f, 3.f);
+    std::fill_n(x.begin() + cols, cols, 0.0f);  // an all-zero row: scale 0, zeros
+    std::vector<int8_t> q(x.size());
+    std::vector<uint8_t> u(x.size());
+    std::vector<float> scales(rows), u_scales(rows);
+    quantize_rows_s8(x.data(), rows, cols, q.data(), scales.data(), 63);
+    quantize_rows_u8_shifted(x.data(), rows, cols, u.data(), u_scales.data(), 63);
+    for (int64_t r = 0; r < rows; ++r) {
+        float top = 0;
+        for (int64_t c = 0; c < cols; ++c) top = std::max(top, std::fabs(x[r * cols + c]));
+        CHECK(scales[r] == top / 63);
+        CHECK(u_scales[r] == scales[r]);
+        for (int64_t c = 0; c < cols; ++c) {
+            const std::size_t i = static_cast<std::size_t>(r * cols + c);
+            const long want = top > 0 ? std::lround(x[i] * (63 / top)) : 0;
+            CHECK(q[i] == want);
+            CHECK(int(u[i]) == want + 128);
+        }
+    }
+    // The epilogue takes the column shift off before scaling: ((acc - shift) * row scale * column scale + bias).
+    const int64_t n = 5;
+    const std::vector<float> acc = {1000, -3, 0, 260, 7}, shift = {900, -3, 128, 0, -1}, col = {0.5f, 2, 1, 0.25f, 3},
+                             bias = {1, 2, 3, 4, 5};
+    const float row_scale = 0.125f;
+    std::vector<float> y(n, 10.0f);
+    dequantize_rows(acc.data(), &row_scale, col.data(), bias.data(), shift.data(), 1, n, y.data(), true);
+    for (int64_t c = 0; c < n; ++c) CHECK(y[c] == 10.0f + (acc[c] - shift[c]) * row_scale * col[c] + bias[c]);
 }
 
 TEST_CASE("forward_same_input gives each Linear exactly what its own forward gives") {

@@ -32,6 +32,7 @@ struct Linear::Packed {
     dnnl::memory bias;                // {1, out_features} f32 for the f32 and bf16 matmuls, or empty
     std::vector<float> bias_values;   // s8: [out_features], added by the epilogue (empty: no bias)
     std::vector<float> column_scales; // s8: [out_features] weight scales, the matmul's static output scales
+    std::vector<float> column_shift;  // s8 with u8 sources: [out_features] 128 * sum_k W[n, k], taken off after
     std::shared_ptr<PageArena> arena; // holds the weights' memory when they live in an arena
 };
 
@@ -60,6 +61,15 @@ dt data_type(MatmulType type) {
     }
     return dt::f32;
 }
+
+// Int8 sources as unsigned bytes (q + 128) on CPUs without VNNI. There oneDNN 2.6 runs int8 matmuls on its
+// jit gemm, which multiplies u8 by s8 natively; given s8 sources it also sums the weights' columns for the shift
+// on every call: one 256 x 8001 row took 2.6 ms with s8 sources and 0.24 ms with u8 (AMD Zen 3, one thread).
+// Here the shift is summed once at load and subtracted in the epilogue. With VNNI, the brgemm kernels read s8
+// sources through a weight layout that carries those sums.
+bool u8_sources() { return !cpu_has_vnni(); }
+
+dt source_type(MatmulType type) { return type == MatmulType::s8 && u8_sources() ? dt::u8 : data_type(type); }
 
 // Each row count needs its own primitive (~0.2 ms of JIT compilation and ~50 kB kept, measured), so rows run as
 // pieces of a few sizes: chunks of kMaxChunkRows, then the multiple of 16 below what is left, then the rest (below
@@ -143,7 +153,8 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     const int64_t n = out_features_, k = in_features_;
     auto packed = std::make_shared<Packed>();
     const dt wdt = data_type(type_);
-    const dnnl::memory::desc src_md({packing_rows, k}, wdt, tag::ab);
+    const dt sdt = source_type(type_);
+    const dnnl::memory::desc src_md({packing_rows, k}, sdt, tag::ab);
     const dnnl::memory::desc any_md({k, n}, wdt, tag::any);
     const dnnl::memory::desc bias_md({1, n}, dt::f32, tag::ab);
     const dnnl::memory::desc dst_md({packing_rows, n}, dt::f32, tag::ab);
@@ -159,7 +170,7 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
         plain_data = w_bf16.data();
     } else if (type_ == MatmulType::s8) {
         // Row n of W is output channel n: one scale each, so a channel with small weights keeps its precision.
-        // Without VNNI, oneDNN multiplies s8 activations (shifted to u8 0..255) by s8 weights with vpmaddubsw,
+        // Without VNNI, oneDNN multiplies u8 activations (q + 128, see u8_sources) by s8 weights with vpmaddubsw,
         // whose pairwise int16 sums saturate past 32767: weights within +-63 keep 2 * 255 * 63 below that, at the
         // cost of one bit of weight precision (measured: up to 6x the expected error with +-127 on AVX2).
         const int limit = cpu_has_vnni() ? 127 : 63;
@@ -170,13 +181,21 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
             TOLK_CHECK(std::isfinite(scale), name_, ": weights are not finite (NaN or infinity)");
         plain_data = w_s8.data();
         if (bias) packed->bias_values.assign(bias->f32(), bias->f32() + n);
+        if (sdt == dt::u8) {
+            packed->column_shift.resize(static_cast<std::size_t>(n));
+            for (int64_t row = 0; row < n; ++row) {
+                int64_t sum = 0;
+                for (int64_t col = 0; col < k; ++col) sum += w_s8[static_cast<std::size_t>(row * k + col)];
+                packed->column_shift[static_cast<std::size_t>(row)] = static_cast<float>(128 * sum);
+            }
+        }
     }
     const bool primitive_bias = bias && type_ != MatmulType::s8;
     // The implementation oneDNN picks for `rows` rows and the weights in `weights_md` (a descriptor only: no
     // kernel is generated), or "" where it has none.
     const auto implementation_for = [&](int64_t rows, const dnnl::memory::desc& weights_md) {
         try {
-            const dnnl::matmul::desc desc(dnnl::memory::desc({rows, k}, wdt, tag::ab), weights_md,
+            const dnnl::matmul::desc desc(dnnl::memory::desc({rows, k}, sdt, tag::ab), weights_md,
                                           primitive_bias ? bias_md : dnnl::memory::desc(),
                                           dnnl::memory::desc({rows, n}, dt::f32, tag::ab));
             return dnnl::matmul::primitive_desc(desc, engine);
@@ -187,9 +206,13 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     const auto is_reference = [](const dnnl::matmul::primitive_desc& pd) {
         return !pd || std::string_view(pd.impl_info_str()).starts_with("ref");
     };
+    // u8 sources: W as it is ([out, in] row-major, "ba" of the {in, out} weight), which the jit gemm reads
+    // faster than the layout it picks itself (measured 1.2x-3x at 1-16 rows, equal at 128).
+    const dnnl::memory::desc given_md =
+        sdt == dt::u8 ? dnnl::memory::desc({k, n}, wdt, tag::ba) : any_md;
     auto pd = make_pd(what, [&] {
         return dnnl::matmul::primitive_desc(
-            dnnl::matmul::desc(src_md, any_md, primitive_bias ? bias_md : dnnl::memory::desc(), dst_md), engine);
+            dnnl::matmul::desc(src_md, given_md, primitive_bias ? bias_md : dnnl::memory::desc(), dst_md), engine);
     });
     packed->weights_md = pd.weights_desc();
     // On a CPU with AMX, oneDNN 2.6 lays int8 weights out for its AMX kernel, which it picks only when a product
@@ -263,7 +286,8 @@ std::size_t Linear::packed_bytes() const {
     if (!packed_) return 0;
     std::size_t bytes = packed_->weights_md.get_size();
     if (packed_->bias) bytes += packed_->bias.get_desc().get_size();
-    return bytes + (packed_->bias_values.size() + packed_->column_scales.size()) * sizeof(float);
+    return bytes + (packed_->bias_values.size() + packed_->column_scales.size() + packed_->column_shift.size()) *
+                       sizeof(float);
 }
 
 BoundPrimitive& Linear::bind(DnnlContext& ctx, int64_t rows, bool accumulate) const {
@@ -284,7 +308,7 @@ BoundPrimitive& Linear::bind(DnnlContext& ctx, int64_t rows, bool accumulate) co
     if (BoundPrimitive* found = impl.find(key)) return *found;
 
     const auto& engine = dnnl_detail::cpu_engine();
-    const dnnl::memory::desc src_md({rows, in_features_}, data_type(type_), tag::ab);
+    const dnnl::memory::desc src_md({rows, in_features_}, source_type(type_), tag::ab);
     const dnnl::memory::desc dst_md({rows, out_features_}, dt::f32, tag::ab);
     const dnnl::memory::desc bias_md = has_bias ? packed_->bias.get_desc() : dnnl::memory::desc();
     BoundPrimitive bound;
@@ -359,7 +383,10 @@ const void* Linear::stage_input(DnnlContext& ctx, const float* x, int64_t rows, 
         }
         case MatmulType::s8: {
             int8_t* staged = impl.scratch_s8(padded * k);  // [padded, in_features]
-            quantize_rows_s8(x, rows, k, staged, impl.scratch_row_scales(rows));
+            if (u8_sources())
+                quantize_rows_u8_shifted(x, rows, k, reinterpret_cast<uint8_t*>(staged), impl.scratch_row_scales(rows));
+            else
+                quantize_rows_s8(x, rows, k, staged, impl.scratch_row_scales(rows));
             std::memset(staged + rows * k, 0, static_cast<std::size_t>((padded - rows) * k));
             return staged;
         }
@@ -395,7 +422,8 @@ void Linear::run_staged(DnnlContext& ctx, const void* src, float* y, int64_t row
     bound.set(DNNL_ARG_DST, product);
     impl.execute(bound);
     dequantize_rows(product, impl.scratch_row_scales(rows), packed_->column_scales.data(),
-                    packed_->bias_values.empty() ? nullptr : packed_->bias_values.data(), rows, n, y, accumulate);
+                    packed_->bias_values.empty() ? nullptr : packed_->bias_values.data(),
+                    packed_->column_shift.empty() ? nullptr : packed_->column_shift.data(), rows, n, y, accumulate);
     if (activation_ != Activation::none) {
         BoundPrimitive& act = bind_activation(ctx, padded);
         float* out = y;

@@ -33,18 +33,37 @@ void scale_round_s8(const float* x, int64_t n, float inv_scale, int8_t* q) {
     }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void dequantize_row(const float* acc, float scale, const float* col_scales, const float* bias, int64_t n, float* y,
-                    bool accumulate) {
+// The epilogue's four cases, with or without the column shift of u8 sources (acc - shift is exact: both are
+// integers below 2^24 in the shapes tolk runs).
+template <bool kShift>
+[[gnu::always_inline]] inline void dequantize_row_body(const float* acc, float scale, const float* col_scales,
+                                                       const float* bias, const float* shift, int64_t n, float* y,
+                                                       bool accumulate) {
+    const auto a = [&](int64_t i) {
+        if constexpr (kShift) return acc[i] - shift[i];
+        else return acc[i];
+    };
     if (accumulate && bias) {
-        for (int64_t i = 0; i < n; ++i) y[i] += acc[i] * scale * col_scales[i] + bias[i];
+        for (int64_t i = 0; i < n; ++i) y[i] += a(i) * scale * col_scales[i] + bias[i];
     } else if (accumulate) {
-        for (int64_t i = 0; i < n; ++i) y[i] += acc[i] * scale * col_scales[i];
+        for (int64_t i = 0; i < n; ++i) y[i] += a(i) * scale * col_scales[i];
     } else if (bias) {
-        for (int64_t i = 0; i < n; ++i) y[i] = acc[i] * scale * col_scales[i] + bias[i];
+        for (int64_t i = 0; i < n; ++i) y[i] = a(i) * scale * col_scales[i] + bias[i];
     } else {
-        for (int64_t i = 0; i < n; ++i) y[i] = acc[i] * scale * col_scales[i];
+        for (int64_t i = 0; i < n; ++i) y[i] = a(i) * scale * col_scales[i];
     }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void dequantize_row(const float* acc, float scale, const float* col_scales, const float* bias, const float* shift,
+                    int64_t n, float* y, bool accumulate) {
+    if (shift) dequantize_row_body<true>(acc, scale, col_scales, bias, shift, n, y, accumulate);
+    else dequantize_row_body<false>(acc, scale, col_scales, bias, shift, n, y, accumulate);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void flip_sign_bits(uint8_t* q, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) q[i] ^= 0x80u;
 }
 }  // namespace
 
@@ -64,10 +83,16 @@ void quantize_rows_s8(const float* x, int64_t rows, int64_t cols, int8_t* q, flo
     }
 }
 
+void quantize_rows_u8_shifted(const float* x, int64_t rows, int64_t cols, uint8_t* q, float* scales, int limit) {
+    // Two's complement: the byte of q (-127..127) with its top bit flipped is q + 128.
+    quantize_rows_s8(x, rows, cols, reinterpret_cast<int8_t*>(q), scales, limit);
+    flip_sign_bits(q, rows * cols);
+}
+
 void dequantize_rows(const float* acc, const float* row_scales, const float* col_scales, const float* bias,
-                     int64_t rows, int64_t cols, float* y, bool accumulate) {
+                     const float* shift, int64_t rows, int64_t cols, float* y, bool accumulate) {
     for (int64_t r = 0; r < rows; ++r)
-        dequantize_row(acc + r * cols, row_scales[r], col_scales, bias, cols, y + r * cols, accumulate);
+        dequantize_row(acc + r * cols, row_scales[r], col_scales, bias, shift, cols, y + r * cols, accumulate);
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))

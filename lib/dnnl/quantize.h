@@ -11,11 +11,15 @@ namespace tolk {
 // row holding NaN or infinity gets a NaN scale. x, q: [rows, cols].
 void quantize_rows_s8(const float* x, int64_t rows, int64_t cols, int8_t* q, float* scales, int limit = 127);
 
-// y[r, c] = (accumulate ? y[r, c] : 0) + acc[r, c] * row_scales[r] * col_scales[c] + (bias ? bias[c] : 0). acc
-// may alias y when not accumulating. acc, y: [rows, cols]; row_scales: [rows]; col_scales, bias: [cols] (bias may
-// be nullptr).
+// The same quantization stored as unsigned bytes q + 128 (1..255), the operand the int8 kernels of CPUs without
+// VNNI multiply natively (see Linear); the 128 comes back out through dequantize_rows' column shift.
+void quantize_rows_u8_shifted(const float* x, int64_t rows, int64_t cols, uint8_t* q, float* scales, int limit = 127);
+
+// y[r, c] = (accumulate ? y[r, c] : 0) + (acc[r, c] - (shift ? shift[c] : 0)) * row_scales[r] * col_scales[c]
+// + (bias ? bias[c] : 0). acc may alias y when not accumulating. acc, y: [rows, cols]; row_scales: [rows];
+// col_scales, bias, shift: [cols] (bias and shift may be nullptr).
 void dequantize_rows(const float* acc, const float* row_scales, const float* col_scales, const float* bias,
-                     int64_t rows, int64_t cols, float* y, bool accumulate);
+                     const float* shift, int64_t rows, int64_t cols, float* y, bool accumulate);
 
 // out[i] = x[i] rounded to the nearest bf16 (ties to even), as raw 16-bit patterns; NaN stays NaN.
 void to_bf16(const float* x, int64_t n, uint16_t* out);
