@@ -71,6 +71,18 @@ bool u8_sources() { return !cpu_has_vnni(); }
 
 dt source_type(MatmulType type) { return type == MatmulType::s8 && u8_sources() ? dt::u8 : data_type(type); }
 
+// Whether W stays as it is ([out, in] row-major: "ba" of the {in, out} matmul weight) instead of the layout
+// oneDNN picks ("ab" on its jit gemm, blocked on brgemm). On CPUs without AVX-512, oneDNN 2.6 runs matmuls on its
+// jit gemm, which reads some shapes faster one way and some the other (AMD Zen 3, one thread, cold caches,
+// work/onednn_micro layouts):
+//   - u8 sources (int8 without VNNI): [out, in] 1.2x-3x faster at 1-16 rows, equal at 128;
+//   - f32, out_features 4x in_features (the feed-forward's first matmul, 256 -> 1024): [out, in] 1.4x-1.8x faster
+//     from 8 rows on; square, narrowing (1024 -> 256) and vocabulary (256 -> 8001) shapes run faster as "ab".
+bool gemm_keeps_rows(MatmulType type, dt source, int64_t in, int64_t out) {
+    if (source == dt::u8) return true;
+    return type == MatmulType::f32 && !cpu_has_avx512() && out > in && out <= 4 * in;
+}
+
 // Each row count needs its own primitive (~0.2 ms of JIT compilation and ~50 kB kept, measured), so rows run as
 // pieces of a few sizes: chunks of kMaxChunkRows, then the multiple of 16 below what is left, then the rest (below
 // 16) rounded up to an even count (from 5; an extra row there costs next to nothing: reading the weights
@@ -206,10 +218,7 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     const auto is_reference = [](const dnnl::matmul::primitive_desc& pd) {
         return !pd || std::string_view(pd.impl_info_str()).starts_with("ref");
     };
-    // u8 sources: W as it is ([out, in] row-major, "ba" of the {in, out} weight), which the jit gemm reads
-    // faster than the layout it picks itself (measured 1.2x-3x at 1-16 rows, equal at 128).
-    const dnnl::memory::desc given_md =
-        sdt == dt::u8 ? dnnl::memory::desc({k, n}, wdt, tag::ba) : any_md;
+    const dnnl::memory::desc given_md = gemm_keeps_rows(type_, sdt, k, n) ? dnnl::memory::desc({k, n}, wdt, tag::ba) : any_md;
     auto pd = make_pd(what, [&] {
         return dnnl::matmul::primitive_desc(
             dnnl::matmul::desc(src_md, given_md, primitive_bias ? bias_md : dnnl::memory::desc(), dst_md), engine);
