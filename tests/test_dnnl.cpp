@@ -89,6 +89,8 @@ TEST_CASE("Linear matches a naive loop with and without bias, activations and th
         {64, 32, false, Activation::none, false},  {48, 96, true, Activation::swish, false},
         {48, 96, true, Activation::gelu, false},   {48, 96, true, Activation::relu, false},
         {96, 48, true, Activation::none, true},    {40, 24, false, Activation::none, true},
+        // At least 16x wider than deep: on CPUs without AVX-512, up to 4 rows run one at a time.
+        {16, 301, true, Activation::none, false},  {16, 260, false, Activation::none, true},
     };
     for (const Case& c : cases) {
         const Tensor w = random_tensor({c.out, c.in}, rng);  // [out, in]
@@ -96,8 +98,9 @@ TEST_CASE("Linear matches a naive loop with and without bias, activations and th
         const Linear linear(w, c.bias ? &b : nullptr, c.act, "test.linear");
         CHECK(linear.in_features() == c.in);
         CHECK(linear.out_features() == c.out);
-        // Rows run as pieces (see linear.cpp): 7 padded to 8, 33 as 32 + 1, 171 as 128 + 32 + 11 padded to 12.
-        for (int64_t rows : {1, 7, 33, 171}) {
+        // Rows run as pieces (see linear.cpp): 3 as they are (or one by one), 7 padded to 8, 33 as 32 + 1, 171
+        // as 128 + 32 + 11 padded to 12.
+        for (int64_t rows : {1, 3, 7, 33, 171}) {
             const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
             const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
             const std::vector<float> y = forward_twice(linear, ctx, x, y0, rows, c.accumulate);

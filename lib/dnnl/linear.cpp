@@ -101,17 +101,21 @@ int64_t row_bucket(int64_t rows) {
     return rows;  // a multiple of kRowGranule (see first_piece)
 }
 
-// The size of the first piece of `left` rows: kMaxChunkRows, a multiple of kRowGranule or below kRowGranule.
-int64_t first_piece(int64_t left) {
+// Up to this many rows run one row at a time where Linear::one_row_pieces_ says so.
+constexpr int64_t kOneRowPieces = 4;
+
+// The size of the first piece of `left` rows: kMaxChunkRows, a multiple of kRowGranule or below kRowGranule (or 1).
+int64_t first_piece(int64_t left, bool one_row_pieces) {
     if (left >= kMaxChunkRows) return kMaxChunkRows;
+    if (one_row_pieces && left <= kOneRowPieces) return 1;
     return left > kRowGranule ? left / kRowGranule * kRowGranule : left;
 }
 
 // Calls run(begin, rows) for the consecutive pieces of [0, total).
 template <typename Run>
-void for_each_piece(int64_t total, Run&& run) {
+void for_each_piece(int64_t total, bool one_row_pieces, Run&& run) {
     for (int64_t begin = 0; begin < total;) {
-        const int64_t rows = first_piece(total - begin);
+        const int64_t rows = first_piece(total - begin, one_row_pieces);
         run(begin, rows);
         begin += rows;
     }
@@ -256,6 +260,12 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
         TOLK_FAIL("oneDNN cannot prepack the weights of ", name_, " [", n, ",", k, "]: ", e.what());
     }
     packed_ = std::move(packed);
+    // oneDNN's jit gemm (CPUs without AVX-512) multiplies one f32 row by a wide W on a fast one-row path, but
+    // 2-4 rows through its general path, which costs more than running them one by one: 256 x 8001 (the
+    // vocabulary projection), cold caches, one thread, AMD Zen 3: 1 row 0.21 ms, 2 rows 2.0 ms, 4 rows 1.7 ms,
+    // 8 rows 1.4 ms (work/onednn_micro layouts). Narrower shapes gain nothing (256 x 256: 2 rows 10.7 us, 1 row
+    // 6.1 us), so this is for products at least 16 times wider than deep.
+    one_row_pieces_ = type_ == MatmulType::f32 && !cpu_has_avx512() && out_features_ >= 16 * in_features_;
 }
 
 Linear::PackedRows Linear::packed_rows() const {
@@ -449,7 +459,7 @@ void Linear::run_staged(DnnlContext& ctx, const void* src, float* y, int64_t row
 
 void Linear::forward(DnnlContext& ctx, const float* x, float* y, int64_t rows, bool accumulate) const {
     TOLK_CHECK(rows > 0, name_, ": row count must be positive, got ", rows);
-    for_each_piece(rows, [&](int64_t begin, int64_t n) {
+    for_each_piece(rows, one_row_pieces_, [&](int64_t begin, int64_t n) {
         const int64_t padded = row_bucket(n);
         run_staged(ctx, stage_input(ctx, x + begin * in_features_, n, padded), y + begin * out_features_, n, padded,
                    accumulate);
@@ -464,7 +474,7 @@ void Linear::forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
         TOLK_CHECK(linear->in_features_ == first.in_features_ && linear->type_ == first.type_, linear->name_,
                    ": cannot share the input of ", first.name_, " (different width or precision)");
     // One conversion (padding, bf16 rounding or int8 quantization) of each chunk serves every product.
-    for_each_piece(rows, [&](int64_t begin, int64_t n) {
+    for_each_piece(rows, first.one_row_pieces_, [&](int64_t begin, int64_t n) {
         const int64_t padded = row_bucket(n);
         const void* src = first.stage_input(ctx, x + begin * first.in_features_, n, padded);
         for (const auto& [linear, y] : outputs)
@@ -473,7 +483,7 @@ void Linear::forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
 }
 
 std::string Linear::implementation(DnnlContext& ctx, int64_t rows, bool accumulate) const {
-    return bind(ctx, row_bucket(first_piece(rows)), accumulate).impl;
+    return bind(ctx, row_bucket(first_piece(rows, one_row_pieces_)), accumulate).impl;
 }
 
 }  // namespace tolk

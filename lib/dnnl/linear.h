@@ -89,6 +89,7 @@ private:
     int64_t out_features_ = 0;
     Activation activation_ = Activation::none;
     MatmulType type_ = MatmulType::f32;
+    bool one_row_pieces_ = false;  // up to 4 rows run as 1-row products (see the constructor)
     std::string name_;
 };
 
