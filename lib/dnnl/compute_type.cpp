@@ -34,7 +34,7 @@ const char* matmul_type_name(MatmulType type) {
     return "?";
 }
 
-ComputeType auto_compute_type() { return cpu_has_vnni() ? ComputeType::int8 : ComputeType::float32; }
+ComputeType auto_compute_type() { return cpu_has_avx2() ? ComputeType::int8 : ComputeType::float32; }
 
 bool compute_type_supported(ComputeType type, std::string* why) {
     const bool needs_bf16 = type == ComputeType::bfloat16 || type == ComputeType::int8_bfloat16;

@@ -169,6 +169,7 @@ std::string cpu_isa_name() {
     return "unknown";
 }
 
+bool cpu_has_avx2() { return isa_includes(dnnl::cpu_isa::avx2); }
 bool cpu_has_avx512() { return isa_includes(dnnl::cpu_isa::avx512_core); }
 bool cpu_has_vnni() { return isa_includes(dnnl::cpu_isa::avx512_core_vnni); }
 bool cpu_has_bf16() { return isa_includes(dnnl::cpu_isa::avx512_core_bf16); }
@@ -177,7 +178,7 @@ namespace {
 simd::Level widest_level() {
     using simd::Level;
     static const Level value = cpu_has_avx512()                                                        ? Level::avx512
-                               : isa_includes(dnnl::cpu_isa::avx2) && __builtin_cpu_supports("fma") ? Level::avx2
+                               : cpu_has_avx2() && __builtin_cpu_supports("fma")                    ? Level::avx2
                                                                                                     : Level::baseline;
     return value;
 }

@@ -42,8 +42,9 @@ int num_threads();
 // The instruction set oneDNN runs its kernels with on this CPU (after ONEDNN_MAX_CPU_ISA, if set), in oneDNN's
 // own spelling: "avx2", "avx512_core", "avx512_core_vnni", "avx512_core_bf16", ...
 std::string cpu_isa_name();
-// Whether that instruction set includes AVX-512 (oneDNN 2.6 has its brgemm matmul kernels only from there on),
+// Whether that instruction set includes AVX2, AVX-512 (oneDNN 2.6 has its brgemm matmul kernels only from there on),
 // AVX-512 VNNI (int8 dot products) and AVX-512 BF16.
+bool cpu_has_avx2();
 bool cpu_has_avx512();
 bool cpu_has_vnni();
 bool cpu_has_bf16();

@@ -74,7 +74,7 @@ dt source_type(MatmulType type) { return type == MatmulType::s8 && u8_sources() 
 // Whether W stays as it is ([out, in] row-major: "ba" of the {in, out} matmul weight) instead of the layout
 // oneDNN picks ("ab" on its jit gemm, blocked on brgemm). On CPUs without AVX-512, oneDNN 2.6 runs matmuls on its
 // jit gemm, which reads some shapes faster one way and some the other (AMD Zen 3, one thread, cold caches,
-// work/onednn_micro layouts):
+// scripts/bench/onednn_micro.cpp layouts):
 //   - u8 sources (int8 without VNNI): [out, in] 1.2x-3x faster at 1-16 rows, equal at 128;
 //   - f32, out_features 4x in_features (the feed-forward's first matmul, 256 -> 1024): [out, in] 1.4x-1.8x faster
 //     from 8 rows on; square, narrowing (1024 -> 256) and vocabulary (256 -> 8001) shapes run faster as "ab".
@@ -263,8 +263,8 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     // oneDNN's jit gemm (CPUs without AVX-512) multiplies one f32 row by a wide W on a fast one-row path, but
     // 2-4 rows through its general path, which costs more than running them one by one: 256 x 8001 (the
     // vocabulary projection), cold caches, one thread, AMD Zen 3: 1 row 0.21 ms, 2 rows 2.0 ms, 4 rows 1.7 ms,
-    // 8 rows 1.4 ms (work/onednn_micro layouts). Narrower shapes gain nothing (256 x 256: 2 rows 10.7 us, 1 row
-    // 6.1 us), so this is for products at least 16 times wider than deep.
+    // 8 rows 1.4 ms (scripts/bench/onednn_micro.cpp layouts f32 256 8001 1,2,4,8). Narrower shapes gain nothing
+    // (256 x 256: 2 rows 10.7 us, 1 row 6.1 us), so this is for products at least 16 times wider than deep.
     one_row_pieces_ = type_ == MatmulType::f32 && !cpu_has_avx512() && out_features_ >= 16 * in_features_;
 }
 

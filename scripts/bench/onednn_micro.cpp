@@ -3,15 +3,22 @@
 //   memory   resident memory each new matmul primitive adds (one per row count; the first ones also page in code)
 //   step     a decoding step's attention scores, [batch, heads, 1, 64] x keys with K/V-cache strides: run-time
 //            shapes (tolk's) against a fixed-shape primitive
+//   layouts  one matmul with the weights as "ab" ({in, out} row-major, what oneDNN's jit gemm picks) and as "ba"
+//            (PyTorch's [out, in] as it is), f32, s8 or u8 sources (s8 weights), 16 MB of other memory written
+//            between calls (as a decoder's other layers do); best of 5 rounds
 // Build and run (from the repository root; one thread, as tolk's default workers):
 //   g++ -O2 -std=c++20 scripts/bench/onednn_micro.cpp -ldnnl -o work/onednn_micro
 //   OMP_NUM_THREADS=1 work/onednn_micro matmul 256 256 16,32,128
 //   OMP_NUM_THREADS=1 work/onednn_micro matmul 256 8001 1,16,32,128
 //   OMP_NUM_THREADS=1 work/onednn_micro memory 256 256 64
 //   OMP_NUM_THREADS=1 work/onednn_micro step 32 12
+//   OMP_NUM_THREADS=1 work/onednn_micro layouts f32 256 1024 1,2,4,8,16,32,64,128
+//   OMP_NUM_THREADS=1 work/onednn_micro layouts u8 256 8001 1,4,16,128
 #include <dnnl.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -113,6 +120,48 @@ void run_step(const dnnl::engine& engine, dnnl::stream& stream, int64_t batch, i
     }
 }
 
+void run_layouts(const dnnl::engine& engine, dnnl::stream& stream, const std::string& source, int64_t k, int64_t n,
+                 const std::vector<int64_t>& rows) {
+    const dt src_type = source == "u8" ? dt::u8 : source == "s8" ? dt::s8 : dt::f32;
+    const dt weight_type = src_type == dt::f32 ? dt::f32 : dt::s8;
+    std::vector<char> other(16 << 20);
+    for (const int64_t m : rows) {
+        const dnnl::memory::desc a_md({m, k}, src_type, tag::ab), c_md({m, n}, dt::f32, tag::ab);
+        dnnl::memory a(a_md, engine), c(c_md, engine);
+        std::memset(a.get_data_handle(), 1, a_md.get_size());
+        double best[2] = {1e30, 1e30};
+        std::string impl[2];
+        dnnl::matmul matmul[2];
+        dnnl::memory w[2];
+        for (int t = 0; t < 2; ++t) {
+            const dnnl::memory::desc w_md({k, n}, weight_type, t == 0 ? tag::ab : tag::ba);
+            const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, w_md, c_md), engine);
+            impl[t] = pd.impl_info_str();
+            matmul[t] = dnnl::matmul(pd);
+            w[t] = dnnl::memory(w_md, engine);
+            std::memset(w[t].get_data_handle(), 1, w_md.get_size());
+        }
+        for (int round = 0; round < 5; ++round) {
+            for (int t = 0; t < 2; ++t) {
+                int calls = 0;
+                double total = 0;
+                while (total < 4e4) {
+                    std::memset(other.data(), round + calls, other.size());
+                    const auto start = std::chrono::steady_clock::now();
+                    matmul[t].execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w[t]}, {DNNL_ARG_DST, c}});
+                    stream.wait();
+                    total += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+                    ++calls;
+                }
+                best[t] = std::min(best[t], total / calls);
+            }
+        }
+        std::printf("%s %ld x %ld x %ld: ab %8.1f us (%s)  ba %8.1f us (%s)  ba/ab %.2f\n", source.c_str(),
+                    static_cast<long>(m), static_cast<long>(k), static_cast<long>(n), best[0], impl[0].c_str(), best[1],
+                    impl[1].c_str(), best[1] / best[0]);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,9 +174,12 @@ int main(int argc, char** argv) {
         run_memory(engine, std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]));
     } else if (what == "step" && argc == 4) {
         run_step(engine, stream, std::atoll(argv[2]), std::atoll(argv[3]));
+    } else if (what == "layouts" && argc == 6) {
+        run_layouts(engine, stream, argv[2], std::atoll(argv[3]), std::atoll(argv[4]), parse_list(argv[5]));
     } else {
         std::fprintf(stderr,
-                     "usage: onednn_micro matmul K N ROWS,ROWS,... | memory K N COUNT | step BATCH KEYS\n");
+                     "usage: onednn_micro matmul K N ROWS,ROWS,... | memory K N COUNT | step BATCH KEYS | layouts "
+                     "f32|s8|u8 K N ROWS,ROWS,...\n");
         return 2;
     }
     return 0;
