@@ -64,7 +64,8 @@ dt data_type(MatmulType type) {
 
 // Int8 sources as unsigned bytes (q + 128) on CPUs without VNNI. There oneDNN 2.6 runs int8 matmuls on its
 // jit gemm, which multiplies u8 by s8 natively; given s8 sources it also sums the weights' columns for the shift
-// on every call: one 256 x 8001 row took 2.6 ms with s8 sources and 0.24 ms with u8 (AMD Zen 3, one thread).
+// on every call: one 256 x 8001 row took 2.0-3.2 ms with s8 sources and 0.47 ms with u8 (AMD Zen 3, one thread,
+// cold caches: scripts/bench/onednn_micro.cpp layouts s8|u8 256 8001 1).
 // Here the shift is summed once at load and subtracted in the epilogue. With VNNI, the brgemm kernels read s8
 // sources through a weight layout that carries those sums.
 bool u8_sources() { return !cpu_has_vnni(); }
@@ -75,7 +76,8 @@ dt source_type(MatmulType type) { return type == MatmulType::s8 && u8_sources() 
 // oneDNN picks ("ab" on its jit gemm, blocked on brgemm). On CPUs without AVX-512, oneDNN 2.6 runs matmuls on its
 // jit gemm, which reads some shapes faster one way and some the other (AMD Zen 3, one thread, cold caches,
 // scripts/bench/onednn_micro.cpp layouts):
-//   - u8 sources (int8 without VNNI): [out, in] 1.2x-3x faster at 1-16 rows, equal at 128;
+//   - u8 sources (int8 without VNNI): [out, in] 1.1x-1.5x faster at 1-16 rows (256 -> 256 and 256 -> 8001),
+//     within 10% either way for 256 -> 1024;
 //   - f32, out_features 4x in_features (the feed-forward's first matmul, 256 -> 1024): [out, in] 1.4x-1.8x faster
 //     from 8 rows on; square, narrowing (1024 -> 256) and vocabulary (256 -> 8001) shapes run faster as "ab".
 bool gemm_keeps_rows(MatmulType type, dt source, int64_t in, int64_t out) {
@@ -262,9 +264,10 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     packed_ = std::move(packed);
     // oneDNN's jit gemm (CPUs without AVX-512) multiplies one f32 row by a wide W on a fast one-row path, but
     // 2-4 rows through its general path, which costs more than running them one by one: 256 x 8001 (the
-    // vocabulary projection), cold caches, one thread, AMD Zen 3: 1 row 0.21 ms, 2 rows 2.0 ms, 4 rows 1.7 ms,
-    // 8 rows 1.4 ms (scripts/bench/onednn_micro.cpp layouts f32 256 8001 1,2,4,8). Narrower shapes gain nothing
-    // (256 x 256: 2 rows 10.7 us, 1 row 6.1 us), so this is for products at least 16 times wider than deep.
+    // vocabulary projection), cold caches, one thread, AMD Zen 3: 1 row 0.21-0.33 ms, 2 rows 2.0-2.1 ms, 4 rows
+    // 1.7 ms, 8 rows 1.4-2.1 ms (scripts/bench/onednn_micro.cpp layouts f32 256 8001 1,2,4,8, two runs). Narrower
+    // shapes gain nothing (256 x 256: 2 rows 10.7 us, 1 row 6.1 us), so this is for products at least 16 times
+    // wider than deep.
     one_row_pieces_ = type_ == MatmulType::f32 && !cpu_has_avx512() && out_features_ >= 16 * in_features_;
 }
 
