@@ -282,39 +282,39 @@ TEST_CASE("Linear rejects bad weights and reports the layer name") {
 }
 
 TEST_CASE("softmax_rows matches a naive softmax, also with masked entries, at every vector width") {
-    std::mt19937 rng(2);
-    DnnlContext ctx;
-    for (const simd::Level level : testing::simd_levels())
-    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {5, 7}, {24, 33}, {3, 100}}) {
+    for (const simd::Level level : testing::simd_levels()) {
         const testing::SimdLevelScope scope(level);
         CAPTURE(static_cast<int>(level));
-        std::vector<float> x = random_vector(static_cast<std::size_t>(rows * cols), rng, -8.f, 8.f);
-        if (cols > 2) x[1] = mask_value;  // a masked score must come out as exactly 0
-        const std::vector<float> in = x;
-        softmax_rows(x.data(), rows, cols);
-        for (int64_t r = 0; r < rows; ++r) {
-            double mx = -1e300;
-            for (int64_t c = 0; c < cols; ++c) mx = std::max(mx, static_cast<double>(in[r * cols + c]));
-            double sum = 0;
-            for (int64_t c = 0; c < cols; ++c) sum += std::exp(in[r * cols + c] - mx);
-            for (int64_t c = 0; c < cols; ++c) {
-                const double want = std::exp(in[r * cols + c] - mx) / sum;
-                const float got = x[r * cols + c];
-                if (!(std::fabs(got - want) <= 1e-5 * want + 1e-7))
-                    FAIL_CHECK("softmax [" << rows << "," << cols << "] at " << r << "," << c << ": got " << got
-                                           << ", want " << want);
+        std::mt19937 rng(2);
+        for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {5, 7}, {24, 33}, {3, 100}}) {
+            std::vector<float> x = random_vector(static_cast<std::size_t>(rows * cols), rng, -8.f, 8.f);
+            if (cols > 2) x[1] = mask_value;  // a masked score must come out as exactly 0
+            const std::vector<float> in = x;
+            softmax_rows(x.data(), rows, cols);
+            for (int64_t r = 0; r < rows; ++r) {
+                double mx = -1e300;
+                for (int64_t c = 0; c < cols; ++c) mx = std::max(mx, static_cast<double>(in[r * cols + c]));
+                double sum = 0;
+                for (int64_t c = 0; c < cols; ++c) sum += std::exp(in[r * cols + c] - mx);
+                for (int64_t c = 0; c < cols; ++c) {
+                    const double want = std::exp(in[r * cols + c] - mx) / sum;
+                    const float got = x[r * cols + c];
+                    if (!(std::fabs(got - want) <= 1e-5 * want + 1e-7))
+                        FAIL_CHECK("softmax [" << rows << "," << cols << "] at " << r << "," << c << ": got "
+                                               << got << ", want " << want);
+                }
             }
+            if (cols > 2) CHECK(x[1] == 0.0f);
+            // The same rows with masked entries appended give the same probabilities, bit for bit (a decoding
+            // step and the teacher-forced pass over the longer sequence must agree).
+            const int64_t wide = cols + 21;
+            std::vector<float> padded(static_cast<std::size_t>(rows * wide), mask_value);
+            for (int64_t r = 0; r < rows; ++r) std::copy_n(in.begin() + r * cols, cols, padded.begin() + r * wide);
+            softmax_rows(padded.data(), rows, wide);
+            for (int64_t r = 0; r < rows; ++r)
+                for (int64_t c = 0; c < wide; ++c)
+                    CHECK(padded[r * wide + c] == (c < cols ? x[r * cols + c] : 0.0f));
         }
-        if (cols > 2) CHECK(x[1] == 0.0f);
-        // The same rows with masked entries appended give the same probabilities, bit for bit (a decoding step
-        // and the teacher-forced pass over the longer sequence must agree).
-        const int64_t wide = cols + 21;
-        std::vector<float> padded(static_cast<std::size_t>(rows * wide), mask_value);
-        for (int64_t r = 0; r < rows; ++r) std::copy_n(in.begin() + r * cols, cols, padded.begin() + r * wide);
-        softmax_rows(padded.data(), rows, wide);
-        for (int64_t r = 0; r < rows; ++r)
-            for (int64_t c = 0; c < wide; ++c)
-                CHECK(padded[r * wide + c] == (c < cols ? x[r * cols + c] : 0.0f));
     }
 }
 

@@ -224,7 +224,8 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     const auto is_reference = [](const dnnl::matmul::primitive_desc& pd) {
         return !pd || std::string_view(pd.impl_info_str()).starts_with("ref");
     };
-    const dnnl::memory::desc given_md = gemm_keeps_rows(type_, sdt, k, n) ? dnnl::memory::desc({k, n}, wdt, tag::ba) : any_md;
+    const dnnl::memory::desc given_md =
+        gemm_keeps_rows(type_, sdt, k, n) ? dnnl::memory::desc({k, n}, wdt, tag::ba) : any_md;
     auto pd = make_pd(what, [&] {
         return dnnl::matmul::primitive_desc(
             dnnl::matmul::desc(src_md, given_md, primitive_bias ? bias_md : dnnl::memory::desc(), dst_md), engine);
