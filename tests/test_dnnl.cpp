@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/tensor.h"
@@ -17,6 +18,9 @@
 #include "test_support.h"
 
 using namespace tolk;
+using tolk::testing::linear_kernel_name;
+using tolk::testing::linear_kernels;
+using tolk::testing::LinearKernelScope;
 
 namespace {
 
@@ -92,35 +96,40 @@ TEST_CASE("Linear matches a naive loop with and without bias, activations and th
         // At least 16x wider than deep: on CPUs without AVX-512, up to 4 rows run one at a time.
         {16, 301, true, Activation::none, false},  {16, 260, false, Activation::none, true},
     };
-    for (const Case& c : cases) {
-        const Tensor w = random_tensor({c.out, c.in}, rng);  // [out, in]
-        const Tensor b = random_tensor({c.out}, rng);
-        const Linear linear(w, c.bias ? &b : nullptr, c.act, "test.linear");
-        CHECK(linear.in_features() == c.in);
-        CHECK(linear.out_features() == c.out);
-        // Rows run as pieces (see linear.cpp): 3 as they are (or one by one), 7 padded to 8, 33 as 32 + 1, 171
-        // as 128 + 32 + 11 padded to 12.
-        for (int64_t rows : {1, 3, 7, 33, 171}) {
-            const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
-            const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
-            const std::vector<float> y = forward_twice(linear, ctx, x, y0, rows, c.accumulate);
-            for (int64_t r = 0; r < rows; ++r) {
-                for (int64_t o = 0; o < c.out; ++o) {
-                    double acc = c.bias ? b.f32()[o] : 0.0;
-                    double mag = std::fabs(acc);
-                    for (int64_t i = 0; i < c.in; ++i) {
-                        const double t = static_cast<double>(x[r * c.in + i]) * w.f32()[o * c.in + i];
-                        acc += t;
-                        mag += std::fabs(t);
+    for (const LinearKernel kernel : linear_kernels) {
+        const LinearKernelScope scope(kernel);
+        INFO("kernel: ", linear_kernel_name(kernel));
+        for (const Case& c : cases) {
+            const Tensor w = random_tensor({c.out, c.in}, rng);  // [out, in]
+            const Tensor b = random_tensor({c.out}, rng);
+            const Linear linear(w, c.bias ? &b : nullptr, c.act, "test.linear");
+            CHECK(linear.on_packed_gemm() == (kernel == LinearKernel::packed_gemm));
+            CHECK(linear.in_features() == c.in);
+            CHECK(linear.out_features() == c.out);
+            // Rows run as pieces (see linear.cpp): 3 as they are (or one by one), 7 padded to 8, 33 as 32 + 1, 171
+            // as 128 + 32 + 11 padded to 12.
+            for (int64_t rows : {1, 3, 7, 33, 171}) {
+                const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
+                const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
+                const std::vector<float> y = forward_twice(linear, ctx, x, y0, rows, c.accumulate);
+                for (int64_t r = 0; r < rows; ++r) {
+                    for (int64_t o = 0; o < c.out; ++o) {
+                        double acc = c.bias ? b.f32()[o] : 0.0;
+                        double mag = std::fabs(acc);
+                        for (int64_t i = 0; i < c.in; ++i) {
+                            const double t = static_cast<double>(x[r * c.in + i]) * w.f32()[o * c.in + i];
+                            acc += t;
+                            mag += std::fabs(t);
+                        }
+                        double want = apply_activation(c.act, acc);
+                        if (c.accumulate) {
+                            want += y0[r * c.out + o];
+                            mag += std::fabs(y0[r * c.out + o]);
+                        }
+                        check_close(y[r * c.out + o], want, mag,
+                                    "Linear " + std::to_string(c.in) + "->" + std::to_string(c.out) + " row " +
+                                        std::to_string(r) + " col " + std::to_string(o));
                     }
-                    double want = apply_activation(c.act, acc);
-                    if (c.accumulate) {
-                        want += y0[r * c.out + o];
-                        mag += std::fabs(y0[r * c.out + o]);
-                    }
-                    check_close(y[r * c.out + o], want, mag,
-                                "Linear " + std::to_string(c.in) + "->" + std::to_string(c.out) + " row " +
-                                    std::to_string(r) + " col " + std::to_string(o));
                 }
             }
         }
@@ -143,47 +152,100 @@ TEST_CASE("low-precision Linear stays within its quantization error of the exact
         {48, 96, true, Activation::gelu, false},  {48, 96, true, Activation::relu, false},
         {96, 48, true, Activation::none, true},   {40, 24, false, Activation::none, true},
     };
-    for (const MatmulType type : types) {
-        for (const Case& c : cases) {
-            const Tensor w = random_tensor({c.out, c.in}, rng);  // [out, in]
-            const Tensor b = random_tensor({c.out}, rng);
-            const Linear linear(w, c.bias ? &b : nullptr, c.act, "test.lowp", type);
-            CHECK(linear.type() == type);
-            for (int64_t rows : {1, 5, 40}) {
-                const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
-                const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
-                const std::vector<float> y = forward_twice(linear, ctx, x, y0, rows, c.accumulate);
-                double worst = 0;  // the largest error relative to its bound
-                for (int64_t r = 0; r < rows; ++r) {
-                    double x_step = 0;
-                    for (int64_t i = 0; i < c.in; ++i) x_step = std::max(x_step, std::fabs(double(x[r * c.in + i])));
-                    x_step /= 127;
-                    for (int64_t o = 0; o < c.out; ++o) {
-                        double w_step = 0;
-                        for (int64_t i = 0; i < c.in; ++i) w_step = std::max(w_step, std::fabs(double(w.f32()[o * c.in + i])));
-                        w_step = w_step / 63;
-                        double acc = c.bias ? b.f32()[o] : 0.0, bound = 1e-5 * std::fabs(acc);
-                        for (int64_t i = 0; i < c.in; ++i) {
-                            const double xi = x[r * c.in + i], wi = w.f32()[o * c.in + i];
-                            acc += xi * wi;
-                            bound += type == MatmulType::s8
-                                         ? std::fabs(xi) * w_step / 2 + std::fabs(wi) * x_step / 2 + x_step * w_step / 4
-                                         : std::fabs(xi * wi) * (2.0 / 512 + 1e-5);
+    for (const LinearKernel kernel : linear_kernels) {
+        const LinearKernelScope scope(kernel);
+        for (const MatmulType type : types) {
+            for (const Case& c : cases) {
+                const Tensor w = random_tensor({c.out, c.in}, rng);  // [out, in]
+                const Tensor b = random_tensor({c.out}, rng);
+                const Linear linear(w, c.bias ? &b : nullptr, c.act, "test.lowp", type);
+                CHECK(linear.type() == type);
+                // bf16 runs on the matmul primitive only.
+                CHECK(linear.on_packed_gemm() == (kernel == LinearKernel::packed_gemm && type == MatmulType::s8));
+                for (int64_t rows : {1, 5, 40}) {
+                    const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
+                    const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
+                    const std::vector<float> y = forward_twice(linear, ctx, x, y0, rows, c.accumulate);
+                    double worst = 0;  // the largest error relative to its bound
+                    for (int64_t r = 0; r < rows; ++r) {
+                        double x_step = 0;
+                        for (int64_t i = 0; i < c.in; ++i)
+                            x_step = std::max(x_step, std::fabs(double(x[r * c.in + i])));
+                        x_step /= 127;
+                        for (int64_t o = 0; o < c.out; ++o) {
+                            double w_step = 0;
+                            for (int64_t i = 0; i < c.in; ++i)
+                                w_step = std::max(w_step, std::fabs(double(w.f32()[o * c.in + i])));
+                            w_step = w_step / 63;
+                            double acc = c.bias ? b.f32()[o] : 0.0, bound = 1e-5 * std::fabs(acc);
+                            for (int64_t i = 0; i < c.in; ++i) {
+                                const double xi = x[r * c.in + i], wi = w.f32()[o * c.in + i];
+                                acc += xi * wi;
+                                bound += type == MatmulType::s8
+                                             ? std::fabs(xi) * w_step / 2 + std::fabs(wi) * x_step / 2 +
+                                                   x_step * w_step / 4
+                                             : std::fabs(xi * wi) * (2.0 / 512 + 1e-5);
+                            }
+                            bound = 1.2 * bound + 1e-5;
+                            double want = apply_activation(c.act, acc);
+                            if (c.accumulate) {
+                                want += y0[r * c.out + o];
+                                bound += 1e-5 * std::fabs(y0[r * c.out + o]);
+                            }
+                            worst = std::max(worst, std::fabs(y[r * c.out + o] - want) / bound);
                         }
-                        bound = 1.2 * bound + 1e-5;
-                        double want = apply_activation(c.act, acc);
-                        if (c.accumulate) {
-                            want += y0[r * c.out + o];
-                            bound += 1e-5 * std::fabs(y0[r * c.out + o]);
-                        }
-                        worst = std::max(worst, std::fabs(y[r * c.out + o] - want) / bound);
                     }
+                    INFO(matmul_type_name(type), " on ", linear_kernel_name(kernel), " ", c.in, "->", c.out, " rows ",
+                         rows);
+                    CHECK(worst <= 1.0);
+                    // And it is not exact: a test of a quantized path that equals f32 would not be testing it.
+                    if (c.in >= 48 && rows == 40) CHECK(worst > 1e-3);
                 }
-                INFO(matmul_type_name(type), " ", c.in, "->", c.out, " rows ", rows);
-                CHECK(worst <= 1.0);
-                // And it is not exact: a test of a quantized path that equals f32 would not be testing it.
-                if (c.in >= 48 && rows == 40) CHECK(worst > 1e-3);
             }
+        }
+    }
+}
+
+TEST_CASE("int8 Linear gives the same numbers on the matmul primitive and on the packed gemm") {
+    // Both multiply the same quantized bytes exactly (integer products) and share the epilogue, whether the
+    // activations go in signed or shifted by 128 (the shift's column sums come back out exactly).
+    std::mt19937 rng(13);
+    DnnlContext ctx;
+    // Small shapes, and the shapes of models/en-de (d_model 256, d_ff 1024, 8001 words).
+    const std::vector<std::pair<int64_t, int64_t>> shapes = {{48, 80},    {256, 301},   {96, 48},
+                                                             {256, 1024}, {1024, 256}, {256, 8001}};
+    for (const auto& [in, out] : shapes) {
+        const Tensor w = random_tensor({out, in}, rng), b = random_tensor({out}, rng);
+        std::vector<Linear> pair;
+        for (const LinearKernel kernel : linear_kernels) {
+            const LinearKernelScope scope(kernel);
+            pair.emplace_back(w, &b, Activation::none, "test.s8", MatmulType::s8);
+        }
+        REQUIRE_FALSE(pair[0].on_packed_gemm());
+        REQUIRE(pair[1].on_packed_gemm());
+        // And one built with two OpenMP threads and run by another thread with two (tolk --threads 2: the model
+        // loads on the main thread, a worker translates).
+        const int threads = num_threads();
+        set_num_threads(2);
+        {
+            const LinearKernelScope scope(LinearKernel::packed_gemm);
+            pair.emplace_back(w, &b, Activation::none, "test.s8.threads", MatmulType::s8);
+        }
+        set_num_threads(threads);
+        for (int64_t rows : {1, 6, 40, 64, 130}) {
+            const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * in), rng);
+            std::vector<float> y0(static_cast<std::size_t>(rows * out)), y1(y0.size()), y2(y0.size());
+            pair[0].forward(ctx, x.data(), y0.data(), rows);
+            pair[1].forward(ctx, x.data(), y1.data(), rows);
+            std::thread worker([&] {
+                DnnlContext worker_ctx;
+                set_num_threads(2);
+                pair[2].forward(worker_ctx, x.data(), y2.data(), rows);
+            });
+            worker.join();
+            INFO(in, "->", out, " rows ", rows);
+            CHECK(y0 == y1);
+            CHECK(y0 == y2);
         }
     }
 }
@@ -225,19 +287,23 @@ TEST_CASE("forward_same_input gives each Linear exactly what its own forward giv
     DnnlContext ctx;
     std::vector<MatmulType> types = {MatmulType::f32, MatmulType::s8};
     if (cpu_has_avx512()) types.push_back(MatmulType::bf16);
-    for (const MatmulType type : types) {
-        const Tensor w1 = random_tensor({40, 32}, rng), w2 = random_tensor({24, 32}, rng), b = random_tensor({40}, rng);
-        const Linear a(w1, &b, Activation::none, "a", type), c(w2, nullptr, Activation::none, "c", type);
-        for (int64_t rows : {1, 17, 33}) {  // 17 and 33 run as 16 + 1 and 32 + 1 rows
-            const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * 32), rng);
-            std::vector<float> ya(static_cast<std::size_t>(rows * 40)), yc(static_cast<std::size_t>(rows * 24));
-            std::vector<float> ya2 = ya, yc2 = yc;
-            Linear::forward_same_input(ctx, x.data(), rows, {{&a, ya.data()}, {&c, yc.data()}});
-            a.forward(ctx, x.data(), ya2.data(), rows);
-            c.forward(ctx, x.data(), yc2.data(), rows);
-            INFO(matmul_type_name(type), " rows ", rows);
-            CHECK(ya == ya2);
-            CHECK(yc == yc2);
+    for (const LinearKernel kernel : linear_kernels) {
+        const LinearKernelScope scope(kernel);
+        for (const MatmulType type : types) {
+            const Tensor w1 = random_tensor({40, 32}, rng), w2 = random_tensor({24, 32}, rng),
+                         b = random_tensor({40}, rng);
+            const Linear a(w1, &b, Activation::none, "a", type), c(w2, nullptr, Activation::none, "c", type);
+            for (int64_t rows : {1, 17, 33}) {  // 17 and 33 run as 16 + 1 and 32 + 1 rows
+                const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * 32), rng);
+                std::vector<float> ya(static_cast<std::size_t>(rows * 40)), yc(static_cast<std::size_t>(rows * 24));
+                std::vector<float> ya2 = ya, yc2 = yc;
+                Linear::forward_same_input(ctx, x.data(), rows, {{&a, ya.data()}, {&c, yc.data()}});
+                a.forward(ctx, x.data(), ya2.data(), rows);
+                c.forward(ctx, x.data(), yc2.data(), rows);
+                INFO(matmul_type_name(type), " on ", linear_kernel_name(kernel), " rows ", rows);
+                CHECK(ya == ya2);
+                CHECK(yc == yc2);
+            }
         }
     }
     const Tensor w = random_tensor({8, 16}, rng), narrow = random_tensor({8, 12}, rng);
@@ -249,6 +315,7 @@ TEST_CASE("forward_same_input gives each Linear exactly what its own forward giv
 
 TEST_CASE("packed_rows finds every weight of an f32 Linear in its packed layout, and nothing for other types") {
     std::mt19937 rng(21);
+    const LinearKernelScope scope(LinearKernel::matmul);
     // Sizes that are not multiples of any block (the vocabulary of 8001 is padded the same way).
     for (const auto& [n, k] : std::vector<std::pair<int64_t, int64_t>>{{100, 48}, {8001, 256}, {7, 3}}) {
         const Tensor w = random_tensor({n, k}, rng);
@@ -266,6 +333,9 @@ TEST_CASE("packed_rows finds every weight of an f32 Linear in its packed layout,
     }
     const Tensor w = random_tensor({64, 32}, rng);
     CHECK(Linear(w, nullptr, Activation::none, "s8", MatmulType::s8).packed_rows().data == nullptr);
+    // The packed gemm's panels are oneDNN's own: no rows to read there.
+    const LinearKernelScope gemm(LinearKernel::packed_gemm);
+    CHECK(Linear(w, nullptr, Activation::none, "gemm").packed_rows().data == nullptr);
 }
 
 TEST_CASE("Linear rejects bad weights and reports the layer name") {
@@ -626,15 +696,18 @@ TEST_CASE("hot-path primitives do not fall back to oneDNN reference kernels") {
         CHECK_FALSE(is_reference_kernel(impl));
     }
     // Linear projections get the brgemm kernels where oneDNN 2.6 has them (AVX-512 and up); on an AVX2-only CPU
-    // (or with ONEDNN_MAX_CPU_ISA=AVX2) its best f32 matmul is the jit gemm.
+    // (or with ONEDNN_MAX_CPU_ISA=AVX2) its best f32 matmul is the jit gemm, and int8 runs on the packed gemm.
     INFO("oneDNN ISA: ", cpu_isa_name());
     const std::string expected = cpu_has_avx512() ? "brg" : "gemm:jit";
     CHECK(proj.implementation(ctx, 240).rfind(expected, 0) == 0);
     CHECK(vocab_proj.implementation(ctx, 4).rfind(expected, 0) == 0);
+    REQUIRE(lowp.front().type() == MatmulType::s8);
+    CHECK(lowp.front().implementation(ctx, 4).rfind(cpu_has_avx512() ? "brg" : "packed gemm", 0) == 0);
 }
 
 TEST_CASE("primitives are cached per shape and contexts are independent") {
     std::mt19937 rng(8);
+    const LinearKernelScope scope(LinearKernel::matmul);  // the packed gemm has no primitives to cache
     const Tensor w = random_tensor({16, 8}, rng);
     const Linear linear(w, nullptr, Activation::none, "cache");
     DnnlContext ctx, other;

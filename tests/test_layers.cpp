@@ -20,8 +20,12 @@
 #include "layers/positions.h"
 #include "model/config.h"
 #include "model/weights.h"
+#include "test_support.h"
 
 using namespace tolk;
+using tolk::testing::linear_kernel_name;
+using tolk::testing::linear_kernels;
+using tolk::testing::LinearKernelScope;
 
 namespace {
 
@@ -236,11 +240,19 @@ void check_compute_type(const std::string& fixture, ComputeType type, double tol
 }  // namespace
 
 TEST_CASE("tiny-joint: encoder output and logits match the PyTorch reference within 1e-4") {
-    check_against_reference("tiny-joint");
+    for (const LinearKernel kernel : linear_kernels) {
+        const LinearKernelScope scope(kernel);
+        INFO("kernel: ", linear_kernel_name(kernel));
+        check_against_reference("tiny-joint");
+    }
 }
 
 TEST_CASE("tiny-separate: encoder output and logits match the PyTorch reference within 1e-4") {
-    check_against_reference("tiny-separate");
+    for (const LinearKernel kernel : linear_kernels) {
+        const LinearKernelScope scope(kernel);
+        INFO("kernel: ", linear_kernel_name(kernel));
+        check_against_reference("tiny-separate");
+    }
 }
 
 TEST_CASE("a sentence alone equals the same sentence inside a padded batch") {
@@ -462,7 +474,11 @@ TEST_CASE("the decoding hot path runs no oneDNN reference kernel") {
 
 TEST_CASE("int8 and bfloat16 logits stay close to the f32 reference on both fixtures") {
     for (const char* fixture : {"tiny-joint", "tiny-separate"}) {
-        check_compute_type(fixture, ComputeType::int8, 0.05);
+        for (const LinearKernel kernel : linear_kernels) {
+            const LinearKernelScope scope(kernel);
+            INFO("kernel: ", linear_kernel_name(kernel));
+            check_compute_type(fixture, ComputeType::int8, 0.05);
+        }
         if (cpu_has_avx512()) {
             check_compute_type(fixture, ComputeType::bfloat16, 0.02);
             check_compute_type(fixture, ComputeType::int8_bfloat16, 0.05);

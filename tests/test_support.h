@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/simd.h"
+#include "dnnl/linear.h"
 
 namespace tolk::testing {
 
@@ -31,6 +32,22 @@ struct SimdLevelScope {
     ~SimdLevelScope() { simd::limit_level(previous); }
     SimdLevelScope(const SimdLevelScope&) = delete;
     SimdLevelScope& operator=(const SimdLevelScope&) = delete;
+};
+
+// Both oneDNN kernels a Linear can run on (see LinearKernel), and a scope that builds Linears for one of them: tests
+// of Linear and of whole models loop over both, so every machine checks the packed gemm (the kernel of CPUs without
+// AVX-512) and the matmul primitive.
+inline constexpr LinearKernel linear_kernels[] = {LinearKernel::matmul, LinearKernel::packed_gemm};
+inline const char* linear_kernel_name(LinearKernel kernel) {
+    if (kernel == LinearKernel::matmul) return "matmul";
+    return kernel == LinearKernel::packed_gemm ? "packed gemm" : "automatic";
+}
+struct LinearKernelScope {
+    LinearKernel previous;
+    explicit LinearKernelScope(LinearKernel kernel) : previous(linear_kernel()) { set_linear_kernel(kernel); }
+    ~LinearKernelScope() { set_linear_kernel(previous); }
+    LinearKernelScope(const LinearKernelScope&) = delete;
+    LinearKernelScope& operator=(const LinearKernelScope&) = delete;
 };
 
 // A fresh directory under the system temp dir (mkdtemp), removed with everything in it at scope exit.

@@ -1,13 +1,17 @@
 // Linear on oneDNN matmul: weights converted once (f32, bf16, or s8 per output channel) and reordered into the
 // blocked layout brgemm wants, bias {1, N}, fused activation or residual-sum post-ops (f32, bf16) or an f32
-// epilogue (s8), and per-row-count primitives cached in the calling context.
+// epilogue (s8), and per-row-count primitives cached in the calling context. Or on oneDNN's packed gemm (int8
+// without AVX-512): weights packed once, the products then the same epilogue.
 #include "dnnl/linear.h"
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "dnnl/dnnl_internal.h"
+#include "dnnl/packed_gemm.h"
 #include "dnnl/quantize.h"
 
 namespace tolk {
@@ -30,10 +34,15 @@ struct Linear::Packed {
     dnnl::memory::desc weights_md;    // the blocked layout chosen once at load
     dnnl::memory weights;             // owned by oneDNN, in weights_md (f32, bf16 or s8)
     dnnl::memory bias;                // {1, out_features} f32 for the f32 and bf16 matmuls, or empty
-    std::vector<float> bias_values;   // s8: [out_features], added by the epilogue (empty: no bias)
+    std::vector<float> bias_values;   // s8 or packed gemm: [out_features], added by the epilogue (empty: no bias)
     std::vector<float> column_scales; // s8: [out_features] weight scales, the matmul's static output scales
     std::vector<float> column_shift;  // s8 with u8 sources: [out_features] 128 * sum_k W[n, k], taken off after
     std::shared_ptr<PageArena> arena; // holds the weights' memory when they live in an arena
+    // On the packed gemm (weights_md and weights then empty): W packed for it, in the arena or in gemm_storage.
+    const void* gemm_weights = nullptr;
+    std::size_t gemm_bytes = 0;
+    std::unique_ptr<void, decltype(&std::free)> gemm_storage{nullptr, &std::free};
+    bool u8_sources = false;          // s8: activations staged as unsigned bytes q + 128 (see u8_sources())
 };
 
 namespace {
@@ -68,9 +77,28 @@ dt data_type(MatmulType type) {
 // cold caches: scripts/bench/onednn_micro.cpp layouts s8|u8 256 8001 1).
 // Here the shift is summed once at load and subtracted in the epilogue. With VNNI, the brgemm kernels read s8
 // sources through a weight layout that carries those sums.
-bool u8_sources() { return !cpu_has_vnni(); }
+// The packed gemm's int8 entry point multiplies unsigned by signed bytes too.
+bool u8_sources(bool packed_gemm) { return packed_gemm || !cpu_has_vnni(); }
 
-dt source_type(MatmulType type) { return type == MatmulType::s8 && u8_sources() ? dt::u8 : data_type(type); }
+std::atomic<LinearKernel> kernel_choice{LinearKernel::automatic};
+
+// Whether a Linear of this type runs on oneDNN's packed gemm (see LinearKernel). On CPUs without AVX-512 the matmul
+// primitive runs its products on oneDNN's jit gemm, which copies the weights into its panel layout on every call
+// (and, for int8, sums them again); the packed gemm is the same family of kernels with the weights packed once, at
+// load. One thread, cold caches, oneDNN limited to AVX2 on an AMD Zen 5 (scripts/bench/onednn_micro.cpp packed
+// u8|f32 K N 1,2,4,8,16,32,128), packed gemm time over the matmul's:
+//   - int8 (u8 x s8): 0.52-0.57 at 1 row, 0.68-0.71 at 4, 0.77-0.88 at 16, 0.92-0.95 at 128 rows (256 -> 8001,
+//     256 -> 256, 256 -> 1024, 1024 -> 256);
+//   - f32: 1.03-1.55 at 1 row (the matmul's one-row path is faster), 0.88-1.01 from 2 rows on, against the layouts
+//     Linear gives the matmul there; and the tied embedding could no longer read its rows from the projection.
+// So int8 takes the packed gemm there; f32 stays on the matmul primitive unless a test forces the packed gemm.
+bool use_packed_gemm(MatmulType type, int64_t n, int64_t k) {
+    if (type == MatmulType::bf16) return false;
+    const LinearKernel choice = kernel_choice.load(std::memory_order_relaxed);
+    if (choice == LinearKernel::matmul) return false;
+    if (choice == LinearKernel::automatic && (type != MatmulType::s8 || cpu_has_avx512())) return false;
+    return packed_gemm::packed_size(type == MatmulType::s8 ? packed_gemm::Kind::s8 : packed_gemm::Kind::f32, n, k) > 0;
+}
 
 // Whether W stays as it is ([out, in] row-major: "ba" of the {in, out} matmul weight) instead of the layout
 // oneDNN picks ("ab" on its jit gemm, blocked on brgemm). On CPUs without AVX-512, oneDNN 2.6 runs matmuls on its
@@ -149,6 +177,9 @@ const char* activation_name(Activation a) {
 
 }  // namespace
 
+void set_linear_kernel(LinearKernel kernel) { kernel_choice.store(kernel, std::memory_order_relaxed); }
+LinearKernel linear_kernel() { return kernel_choice.load(std::memory_order_relaxed); }
+
 Linear::Linear() = default;
 Linear::Linear(Linear&&) noexcept = default;
 Linear& Linear::operator=(Linear&&) noexcept = default;
@@ -170,8 +201,10 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     const auto& engine = dnnl_detail::cpu_engine();
     const int64_t n = out_features_, k = in_features_;
     auto packed = std::make_shared<Packed>();
+    const bool gemm = use_packed_gemm(type_, n, k);
+    packed->u8_sources = type_ == MatmulType::s8 && u8_sources(gemm);
     const dt wdt = data_type(type_);
-    const dt sdt = source_type(type_);
+    const dt sdt = packed->u8_sources ? dt::u8 : wdt;
     const dnnl::memory::desc src_md({packing_rows, k}, sdt, tag::ab);
     const dnnl::memory::desc any_md({k, n}, wdt, tag::any);
     const dnnl::memory::desc bias_md({1, n}, dt::f32, tag::ab);
@@ -207,6 +240,25 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
                 packed->column_shift[static_cast<std::size_t>(row)] = static_cast<float>(128 * sum);
             }
         }
+    }
+    if (gemm) {
+        const auto kind = type_ == MatmulType::s8 ? packed_gemm::Kind::s8 : packed_gemm::Kind::f32;
+        packed->gemm_bytes = packed_gemm::packed_size(kind, n, k);
+        TOLK_CHECK(packed->gemm_bytes > 0, name_, ": oneDNN's packed gemm is not available");
+        void* storage = nullptr;
+        if (arena) {
+            storage = arena->allocate(packed->gemm_bytes);
+            packed->arena = std::move(arena);
+        } else {
+            storage = std::aligned_alloc(64, (packed->gemm_bytes + 63) / 64 * 64);
+            TOLK_CHECK(storage != nullptr, name_, ": out of memory for ", packed->gemm_bytes, " bytes of weights");
+            packed->gemm_storage.reset(storage);
+        }
+        packed_gemm::pack(kind, plain_data, n, k, storage, name_.c_str());
+        packed->gemm_weights = storage;
+        if (bias && type_ == MatmulType::f32) packed->bias_values.assign(bias->f32(), bias->f32() + n);
+        packed_ = std::move(packed);
+        return;
     }
     const bool primitive_bias = bias && type_ != MatmulType::s8;
     // The implementation oneDNN picks for `rows` rows and the weights in `weights_md` (a descriptor only: no
@@ -307,7 +359,7 @@ Linear::PackedRows Linear::packed_rows() const {
 
 std::size_t Linear::packed_bytes() const {
     if (!packed_) return 0;
-    std::size_t bytes = packed_->weights_md.get_size();
+    std::size_t bytes = packed_->weights_md.get_size() + packed_->gemm_bytes;
     if (packed_->bias) bytes += packed_->bias.get_desc().get_size();
     return bytes + (packed_->bias_values.size() + packed_->column_scales.size() + packed_->column_shift.size()) *
                        sizeof(float);
@@ -327,11 +379,11 @@ BoundPrimitive& Linear::bind(DnnlContext& ctx, int64_t rows, bool accumulate) co
     OpKey key;
     key.op = dnnl_detail::op_linear;
     key.v = {rows, in_features_, out_features_, static_cast<int64_t>(type_), has_bias,
-             s8 ? 0 : static_cast<int64_t>(activation_), s8 ? 0 : accumulate, 0, 0, 0, 0, 0};
+             s8 ? 0 : static_cast<int64_t>(activation_), s8 ? 0 : accumulate, packed_->u8_sources, 0, 0, 0, 0};
     if (BoundPrimitive* found = impl.find(key)) return *found;
 
     const auto& engine = dnnl_detail::cpu_engine();
-    const dnnl::memory::desc src_md({rows, in_features_}, source_type(type_), tag::ab);
+    const dnnl::memory::desc src_md({rows, in_features_}, packed_->u8_sources ? dt::u8 : data_type(type_), tag::ab);
     const dnnl::memory::desc dst_md({rows, out_features_}, dt::f32, tag::ab);
     const dnnl::memory::desc bias_md = has_bias ? packed_->bias.get_desc() : dnnl::memory::desc();
     BoundPrimitive bound;
@@ -406,7 +458,7 @@ const void* Linear::stage_input(DnnlContext& ctx, const float* x, int64_t rows, 
         }
         case MatmulType::s8: {
             int8_t* staged = impl.scratch_s8(padded * k);  // [padded, in_features]
-            if (u8_sources())
+            if (packed_->u8_sources)
                 quantize_rows_u8_shifted(x, rows, k, reinterpret_cast<uint8_t*>(staged), impl.scratch_row_scales(rows));
             else
                 quantize_rows_s8(x, rows, k, staged, impl.scratch_row_scales(rows));
@@ -447,26 +499,57 @@ void Linear::run_staged(DnnlContext& ctx, const void* src, float* y, int64_t row
     dequantize_rows(product, impl.scratch_row_scales(rows), packed_->column_scales.data(),
                     packed_->bias_values.empty() ? nullptr : packed_->bias_values.data(),
                     packed_->column_shift.empty() ? nullptr : packed_->column_shift.data(), rows, n, y, accumulate);
-    if (activation_ != Activation::none) {
-        BoundPrimitive& act = bind_activation(ctx, padded);
-        float* out = y;
-        if (padded != rows) {  // the eltwise runs on the bucketed row count too
-            out = impl.scratch_out(padded * n);
-            copy_floats(out, y, rows * n);
-        }
-        act.set(DNNL_ARG_SRC, out);
-        act.set(DNNL_ARG_DST, out);
-        impl.execute(act);
-        if (out != y) copy_floats(y, out, rows * n);
+    apply_activation(ctx, y, rows);
+}
+
+void Linear::run_packed_gemm(DnnlContext& ctx, const void* src, float* y, int64_t rows, bool accumulate) const {
+    const int64_t n = out_features_, k = in_features_;
+    const float* bias = packed_->bias_values.empty() ? nullptr : packed_->bias_values.data();
+    if (type_ == MatmulType::s8) {
+        // Integer products into scratch, then the same epilogue as the matmul primitive's.
+        auto* product = reinterpret_cast<int32_t*>(ctx.impl().scratch_out(rows * n));  // [rows, out_features]
+        packed_gemm::multiply_u8s8(packed_->gemm_weights, n, k, static_cast<const uint8_t*>(src), rows, product,
+                                   name_.c_str());
+        dequantize_rows(product, ctx.impl().scratch_row_scales(rows), packed_->column_scales.data(), bias,
+                        packed_->column_shift.empty() ? nullptr : packed_->column_shift.data(), rows, n, y,
+                        accumulate);
+    } else {
+        packed_gemm::multiply_f32(packed_->gemm_weights, n, k, static_cast<const float*>(src), rows, y, accumulate,
+                                  name_.c_str());
+        if (bias) add_to_rows(bias, rows, n, y);
     }
+    apply_activation(ctx, y, rows);
+}
+
+void Linear::apply_activation(DnnlContext& ctx, float* y, int64_t rows) const {
+    if (activation_ == Activation::none) return;
+    // The eltwise primitive runs on the bucketed row count (one primitive per bucket, as the matmuls).
+    const int64_t n = out_features_, padded = row_bucket(rows);
+    auto& impl = ctx.impl();
+    BoundPrimitive& act = bind_activation(ctx, padded);
+    float* out = y;
+    if (padded != rows) {
+        out = impl.scratch_out(padded * n);
+        copy_floats(out, y, rows * n);
+    }
+    act.set(DNNL_ARG_SRC, out);
+    act.set(DNNL_ARG_DST, out);
+    impl.execute(act);
+    if (out != y) copy_floats(y, out, rows * n);
 }
 
 void Linear::forward(DnnlContext& ctx, const float* x, float* y, int64_t rows, bool accumulate) const {
     TOLK_CHECK(rows > 0, name_, ": row count must be positive, got ", rows);
+    TOLK_CHECK(packed_ != nullptr, "Linear used before it was built");
+    TOLK_CHECK(!accumulate || activation_ == Activation::none, name_,
+               ": a fused residual sum cannot follow an activation");
+    const bool gemm = packed_->gemm_weights != nullptr;
     for_each_piece(rows, one_row_pieces_, [&](int64_t begin, int64_t n) {
-        const int64_t padded = row_bucket(n);
-        run_staged(ctx, stage_input(ctx, x + begin * in_features_, n, padded), y + begin * out_features_, n, padded,
-                   accumulate);
+        // The packed gemm takes any row count as it is; the matmul primitives run on a few bucketed counts.
+        const int64_t padded = gemm ? n : row_bucket(n);
+        const void* src = stage_input(ctx, x + begin * in_features_, n, padded);
+        if (gemm) run_packed_gemm(ctx, src, y + begin * out_features_, n, accumulate);
+        else run_staged(ctx, src, y + begin * out_features_, n, padded, accumulate);
     });
 }
 
@@ -475,18 +558,29 @@ void Linear::forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
     TOLK_CHECK(outputs.size() > 0 && rows > 0, "Linear::forward_same_input: nothing to compute");
     const Linear& first = *outputs.begin()->first;
     for (const auto& [linear, y] : outputs)
-        TOLK_CHECK(linear->in_features_ == first.in_features_ && linear->type_ == first.type_, linear->name_,
-                   ": cannot share the input of ", first.name_, " (different width or precision)");
+        TOLK_CHECK(linear->in_features_ == first.in_features_ && linear->type_ == first.type_ &&
+                       linear->packed_ && first.packed_ &&
+                       linear->packed_->u8_sources == first.packed_->u8_sources &&
+                       linear->on_packed_gemm() == first.on_packed_gemm(),
+                   linear->name_, ": cannot share the input of ", first.name_,
+                   " (different width, precision or kernel)");
+    const bool gemm = first.on_packed_gemm();
     // One conversion (padding, bf16 rounding or int8 quantization) of each chunk serves every product.
     for_each_piece(rows, first.one_row_pieces_, [&](int64_t begin, int64_t n) {
-        const int64_t padded = row_bucket(n);
+        const int64_t padded = gemm ? n : row_bucket(n);
         const void* src = first.stage_input(ctx, x + begin * first.in_features_, n, padded);
-        for (const auto& [linear, y] : outputs)
-            linear->run_staged(ctx, src, y + begin * linear->out_features_, n, padded, /*accumulate=*/false);
+        for (const auto& [linear, y] : outputs) {
+            float* out = y + begin * linear->out_features_;
+            if (gemm) linear->run_packed_gemm(ctx, src, out, n, /*accumulate=*/false);
+            else linear->run_staged(ctx, src, out, n, padded, /*accumulate=*/false);
+        }
     });
 }
 
+bool Linear::on_packed_gemm() const { return packed_ && packed_->gemm_weights != nullptr; }
+
 std::string Linear::implementation(DnnlContext& ctx, int64_t rows, bool accumulate) const {
+    if (on_packed_gemm()) return "packed gemm";
     return bind(ctx, row_bucket(first_piece(rows, one_row_pieces_)), accumulate).impl;
 }
 

@@ -1,6 +1,7 @@
 // Linear: y = act(x * W^T + b) on a oneDNN matmul, with W converted once to its compute precision (f32, bf16, or
 // s8 with a scale per output channel), prepacked into the layout the kernel wants, and one primitive per row
-// count, built on first use and cached in the caller's DnnlContext.
+// count, built on first use and cached in the caller's DnnlContext; or on oneDNN's packed gemm (int8 on CPUs
+// without AVX-512, see LinearKernel), W packed once for it and any row count run as it is.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,15 @@ struct BoundPrimitive;
 
 // Elementwise activation fused into a matmul as a oneDNN post-op.
 enum class Activation { none, relu, gelu, swish };
+
+// The oneDNN kernel a Linear built from now on runs its products on. `automatic`: int8 on the packed gemm on CPUs
+// without AVX-512 (where the matmul primitive runs on the jit gemm, which repacks the weights on every call), and
+// everything else on the matmul primitive (brgemm with weights blocked once from AVX-512 on). `packed_gemm` puts
+// f32 there too; bf16 always runs on the matmul primitive. Tests force either kernel on any CPU. Process-wide; a
+// Linear keeps the kernel it was built for.
+enum class LinearKernel { automatic, matmul, packed_gemm };
+void set_linear_kernel(LinearKernel kernel);
+LinearKernel linear_kernel();
 
 // Maps a config's activation_function ("swish"/"silu", "gelu", "relu") to an Activation; throws naming the
 // value otherwise. "gelu" is the exact (erf) GELU, as transformers' ACT2FN["gelu"].
@@ -53,8 +63,11 @@ public:
     static void forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
                                    std::initializer_list<std::pair<const Linear*, float*>> outputs);
 
-    // The implementation oneDNN picks for `rows` rows (builds and caches the primitive if needed).
+    // The implementation oneDNN picks for `rows` rows (builds and caches the primitive if needed), or
+    // "packed gemm" for a Linear on oneDNN's packed gemm.
     std::string implementation(DnnlContext& ctx, int64_t rows, bool accumulate = false) const;
+    // Whether this Linear runs on oneDNN's packed gemm (see LinearKernel).
+    bool on_packed_gemm() const;
 
     // Where the f32 weights sit in their packed layout: W[n][k] (PyTorch's [out_features, in_features]) is
     // data[row_offset[n] + column_offset[k]]. A blocked layout's offset is a sum of one term per dimension, so
@@ -83,6 +96,8 @@ private:
     // scales) in the context's scratch.
     const void* stage_input(DnnlContext& ctx, const float* x, int64_t rows, int64_t padded) const;
     void run_staged(DnnlContext& ctx, const void* src, float* y, int64_t rows, int64_t padded, bool accumulate) const;
+    void run_packed_gemm(DnnlContext& ctx, const void* src, float* y, int64_t rows, bool accumulate) const;
+    void apply_activation(DnnlContext& ctx, float* y, int64_t rows) const;
 
     std::shared_ptr<const Packed> packed_;  // prepacked weights and bias, immutable, shared by all threads
     int64_t in_features_ = 0;

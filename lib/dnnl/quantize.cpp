@@ -33,15 +33,16 @@ void scale_round_s8(const float* x, int64_t n, float inv_scale, int8_t* q) {
     }
 }
 
-// The epilogue's four cases, with or without the column shift of u8 sources (acc - shift is exact: both are
-// integers below 2^24 in the shapes tolk runs).
-template <bool kShift>
-[[gnu::always_inline]] inline void dequantize_row_body(const float* acc, float scale, const float* col_scales,
+// The epilogue's four cases, with or without the column shift of u8 sources, on products in f32 (the matmul
+// primitive's) or int32 (the packed gemm's). Both conversions and acc - shift are exact: the products and the
+// shift are integers below 2^24 in the shapes tolk runs.
+template <bool kShift, typename Acc>
+[[gnu::always_inline]] inline void dequantize_row_body(const Acc* acc, float scale, const float* col_scales,
                                                        const float* bias, const float* shift, int64_t n, float* y,
                                                        bool accumulate) {
     const auto a = [&](int64_t i) {
-        if constexpr (kShift) return acc[i] - shift[i];
-        else return acc[i];
+        if constexpr (kShift) return static_cast<float>(acc[i]) - shift[i];
+        else return static_cast<float>(acc[i]);
     };
     if (accumulate && bias) {
         for (int64_t i = 0; i < n; ++i) y[i] += a(i) * scale * col_scales[i] + bias[i];
@@ -59,6 +60,18 @@ void dequantize_row(const float* acc, float scale, const float* col_scales, cons
                     int64_t n, float* y, bool accumulate) {
     if (shift) dequantize_row_body<true>(acc, scale, col_scales, bias, shift, n, y, accumulate);
     else dequantize_row_body<false>(acc, scale, col_scales, bias, shift, n, y, accumulate);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void dequantize_row(const int32_t* acc, float scale, const float* col_scales, const float* bias, const float* shift,
+                    int64_t n, float* y, bool accumulate) {
+    if (shift) dequantize_row_body<true>(acc, scale, col_scales, bias, shift, n, y, accumulate);
+    else dequantize_row_body<false>(acc, scale, col_scales, bias, shift, n, y, accumulate);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void add_row(const float* bias, int64_t n, float* y) {
+    for (int64_t i = 0; i < n; ++i) y[i] += bias[i];
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -93,6 +106,16 @@ void dequantize_rows(const float* acc, const float* row_scales, const float* col
                      const float* shift, int64_t rows, int64_t cols, float* y, bool accumulate) {
     for (int64_t r = 0; r < rows; ++r)
         dequantize_row(acc + r * cols, row_scales[r], col_scales, bias, shift, cols, y + r * cols, accumulate);
+}
+
+void dequantize_rows(const int32_t* acc, const float* row_scales, const float* col_scales, const float* bias,
+                     const float* shift, int64_t rows, int64_t cols, float* y, bool accumulate) {
+    for (int64_t r = 0; r < rows; ++r)
+        dequantize_row(acc + r * cols, row_scales[r], col_scales, bias, shift, cols, y + r * cols, accumulate);
+}
+
+void add_to_rows(const float* bias, int64_t rows, int64_t cols, float* y) {
+    for (int64_t r = 0; r < rows; ++r) add_row(bias, cols, y + r * cols);
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))

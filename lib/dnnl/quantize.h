@@ -20,6 +20,12 @@ void quantize_rows_u8_shifted(const float* x, int64_t rows, int64_t cols, uint8_
 // col_scales, bias, shift: [cols] (bias and shift may be nullptr).
 void dequantize_rows(const float* acc, const float* row_scales, const float* col_scales, const float* bias,
                      const float* shift, int64_t rows, int64_t cols, float* y, bool accumulate);
+// The same from int32 products; acc must not alias y.
+void dequantize_rows(const int32_t* acc, const float* row_scales, const float* col_scales, const float* bias,
+                     const float* shift, int64_t rows, int64_t cols, float* y, bool accumulate);
+
+// y[r, c] += bias[c]. y: [rows, cols]; bias: [cols].
+void add_to_rows(const float* bias, int64_t rows, int64_t cols, float* y);
 
 // out[i] = x[i] rounded to the nearest bf16 (ties to even), as raw 16-bit patterns; NaN stays NaN.
 void to_bf16(const float* x, int64_t n, uint16_t* out);

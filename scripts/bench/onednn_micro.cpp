@@ -6,6 +6,9 @@
 //   layouts  one matmul with the weights as "ab" ({in, out} row-major, what oneDNN's jit gemm picks) and as "ba"
 //            (PyTorch's [out, in] as it is), f32, s8 or u8 sources (s8 weights), 16 MB of other memory written
 //            between calls (as a decoder's other layers do); best of 5 rounds
+//   packed   the same product on oneDNN's packed gemm (weights packed once, as tolk's int8 Linear does on CPUs
+//            without AVX-512) against the matmul primitive with the layout Linear gives it there ("ba" for u8
+//            sources, oneDNN's pick for f32), f32 or u8 sources, same cold-cache rounds
 // Build and run (from the repository root; one thread, as tolk's default workers):
 //   g++ -O2 -std=c++20 scripts/bench/onednn_micro.cpp -ldnnl -o work/onednn_micro
 //   OMP_NUM_THREADS=1 work/onednn_micro matmul 256 256 16,32,128
@@ -14,6 +17,7 @@
 //   OMP_NUM_THREADS=1 work/onednn_micro step 32 12
 //   OMP_NUM_THREADS=1 work/onednn_micro layouts f32 256 1024 1,2,4,8,16,32,64,128
 //   OMP_NUM_THREADS=1 work/onednn_micro layouts u8 256 8001 1,4,16,128
+//   OMP_NUM_THREADS=1 ONEDNN_MAX_CPU_ISA=AVX2 work/onednn_micro packed f32 256 8001 1,2,4,8,16,32,128
 #include <dnnl.hpp>
 
 #include <algorithm>
@@ -25,6 +29,26 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+// oneDNN's packed gemm (column-major BLAS conventions), exported by libdnnl 2.6 from its internal
+// cpu/gemm/gemm_pack.hpp; declared here as tolk declares it in lib/dnnl/packed_gemm.cpp.
+namespace dnnl::impl::cpu {
+dnnl_status_t sgemm_pack_get_size(const char*, const char*, const char*, const dnnl_dim_t*, const dnnl_dim_t*,
+                                  const dnnl_dim_t*, const dnnl_dim_t*, const dnnl_dim_t*, size_t*, bool*);
+dnnl_status_t sgemm_pack(const char*, const char*, const char*, const dnnl_dim_t*, const dnnl_dim_t*,
+                         const dnnl_dim_t*, const dnnl_dim_t*, const dnnl_dim_t*, const float*, float*);
+dnnl_status_t sgemm_compute(const char*, const char*, const dnnl_dim_t*, const dnnl_dim_t*, const dnnl_dim_t*,
+                            const float*, const dnnl_dim_t*, const float*, const dnnl_dim_t*, const float*, float*,
+                            const dnnl_dim_t*);
+dnnl_status_t gemm_s8u8s32_pack_get_size(const char*, const char*, const char*, const dnnl_dim_t*,
+                                         const dnnl_dim_t*, const dnnl_dim_t*, const dnnl_dim_t*, const dnnl_dim_t*,
+                                         size_t*, bool*);
+dnnl_status_t gemm_s8u8s32_pack(const char*, const char*, const char*, const dnnl_dim_t*, const dnnl_dim_t*,
+                                const dnnl_dim_t*, const dnnl_dim_t*, const dnnl_dim_t*, const void*, void*);
+dnnl_status_t gemm_s8u8s32_compute(const char*, const char*, const char*, const dnnl_dim_t*, const dnnl_dim_t*,
+                                   const dnnl_dim_t*, const int8_t*, const dnnl_dim_t*, const uint8_t*,
+                                   const dnnl_dim_t*, const float*, int32_t*, const dnnl_dim_t*, const int32_t*);
+}  // namespace dnnl::impl::cpu
 
 namespace {
 
@@ -162,6 +186,79 @@ void run_layouts(const dnnl::engine& engine, dnnl::stream& stream, const std::st
     }
 }
 
+// Y[m, n] = X[m, k] W[n, k]^T as column-major C[n, m] = W (packed A, stored [n, k]: "T") x X^T (B, "N").
+void run_packed(const dnnl::engine& engine, dnnl::stream& stream, const std::string& source, int64_t k, int64_t n,
+                const std::vector<int64_t>& rows) {
+    namespace gemm = dnnl::impl::cpu;
+    const bool u8 = source == "u8";
+    const dt src_type = u8 ? dt::u8 : dt::f32;
+    const dt weight_type = u8 ? dt::s8 : dt::f32;
+    std::vector<char> other(16 << 20);
+    std::vector<char> w_plain(static_cast<std::size_t>(n * k) * (u8 ? 1 : 4), 1);
+    for (const int64_t m : rows) {
+        size_t size = 0;
+        bool pack = false;
+        const dnnl_dim_t M = n, N = m, K = k, lda = k, ldb = k, ldc = n;
+        const auto status = u8 ? gemm::gemm_s8u8s32_pack_get_size("A", "T", "N", &M, &N, &K, &lda, &ldb, &size, &pack)
+                               : gemm::sgemm_pack_get_size("A", "T", "N", &M, &N, &K, &lda, &ldb, &size, &pack);
+        if (status != dnnl_success) {
+            std::printf("packed gemm unavailable: status %d\n", static_cast<int>(status));
+            return;
+        }
+        std::vector<char> packed(size);
+        if (u8)
+            gemm::gemm_s8u8s32_pack("A", "T", "N", &M, &N, &K, &lda, &ldb, w_plain.data(), packed.data());
+        else
+            gemm::sgemm_pack("A", "T", "N", &M, &N, &K, &lda, &ldb, reinterpret_cast<const float*>(w_plain.data()),
+                             reinterpret_cast<float*>(packed.data()));
+        const dnnl::memory::desc a_md({m, k}, src_type, tag::ab), c_md({m, n}, dt::f32, tag::ab);
+        dnnl::memory a(a_md, engine), c(c_md, engine);
+        std::memset(a.get_data_handle(), 1, a_md.get_size());
+        std::vector<int32_t> c_int(static_cast<std::size_t>(m * n));
+        // The matmul gets the layout Linear gives it without AVX-512: "ba" for u8 sources, oneDNN's pick for f32.
+        const dnnl::memory::desc w_md({k, n}, weight_type, u8 ? tag::ba : tag::any);
+        const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, w_md, c_md), engine);
+        const dnnl::matmul matmul(pd);
+        dnnl::memory w(pd.weights_desc(), engine);
+        std::memset(w.get_data_handle(), 1, pd.weights_desc().get_size());
+        const float beta = 0.f;
+        const int32_t offset = 0;
+        const auto run = [&](int t) {
+            if (t == 0) {
+                matmul.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, c}});
+                stream.wait();
+            } else if (u8) {
+                gemm::gemm_s8u8s32_compute("P", "N", "F", &M, &N, &K, reinterpret_cast<const int8_t*>(packed.data()),
+                                           &lda, static_cast<const uint8_t*>(a.get_data_handle()), &ldb, &beta,
+                                           c_int.data(), &ldc, &offset);
+            } else {
+                gemm::sgemm_compute("P", "N", &M, &N, &K, reinterpret_cast<const float*>(packed.data()), &lda,
+                                    static_cast<const float*>(a.get_data_handle()), &ldb, &beta,
+                                    static_cast<float*>(c.get_data_handle()), &ldc);
+            }
+        };
+        double best[2] = {1e30, 1e30};
+        for (int round = 0; round < 5; ++round) {
+            for (int t = 0; t < 2; ++t) {
+                int calls = 0;
+                double total = 0;
+                while (total < 4e4) {
+                    std::memset(other.data(), round + calls, other.size());
+                    const auto start = std::chrono::steady_clock::now();
+                    run(t);
+                    total += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+                    ++calls;
+                }
+                best[t] = std::min(best[t], total / calls);
+            }
+        }
+        std::printf("%s %ld x %ld x %ld: matmul %8.1f us (%s)  packed gemm %8.1f us (%zu bytes, pack %d)  "
+                    "packed/matmul %.2f\n",
+                    source.c_str(), static_cast<long>(m), static_cast<long>(k), static_cast<long>(n), best[0],
+                    pd.impl_info_str(), best[1], size, pack ? 1 : 0, best[1] / best[0]);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -176,10 +273,12 @@ int main(int argc, char** argv) {
         run_step(engine, stream, std::atoll(argv[2]), std::atoll(argv[3]));
     } else if (what == "layouts" && argc == 6) {
         run_layouts(engine, stream, argv[2], std::atoll(argv[3]), std::atoll(argv[4]), parse_list(argv[5]));
+    } else if (what == "packed" && argc == 6) {
+        run_packed(engine, stream, argv[2], std::atoll(argv[3]), std::atoll(argv[4]), parse_list(argv[5]));
     } else {
         std::fprintf(stderr,
                      "usage: onednn_micro matmul K N ROWS,ROWS,... | memory K N COUNT | step BATCH KEYS | layouts "
-                     "f32|s8|u8 K N ROWS,ROWS,...\n");
+                     "f32|s8|u8 K N ROWS,ROWS,... | packed f32|u8 K N ROWS,ROWS,...\n");
         return 2;
     }
     return 0;
