@@ -326,7 +326,9 @@ def main():
             "runs": a.runs, "beams": beams, "tolk_compute_types": a.tolk_compute_types,
             "ct2_compute_types": a.ct2_compute_types, "tolk_layouts": [n for n, _ in eng.tolk_layouts],
             "ct2_layouts": [n for n, _ in eng.ct2_layouts], "tolk_has_compute_type": eng.tolk_has_compute_type,
-            "ct2_max_decoding_length": eng.ct2_max_len, "time": time.strftime("%Y-%m-%d %H:%M:%S %z")})
+            "ct2_max_decoding_length": eng.ct2_max_len, "time": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            # Instruction-set limits both engines inherit (oneDNN's, and CTranslate2's for its own kernels).
+            "isa_limits": {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "CT2_FORCE_CPU_ISA") if k in os.environ}})
 
     # 1. Cold start, which also probes every compute type once.
     cold_runs = a.cold_runs or a.runs
@@ -430,7 +432,8 @@ def make_table(records) -> str:
     beams = meta["beams"]
     tolk_types, ct2_types = meta["tolk_compute_types"], meta["ct2_compute_types"]
     lines = [
-        f"CPU: {meta['cpu']}, {meta['cores']} logical cores; ISA: {' '.join(meta['isa']) or 'unknown'}",
+        f"CPU: {meta['cpu']}, {meta['cores']} logical cores; ISA: {' '.join(meta['isa']) or 'unknown'}"
+        + "".join(f"; limited by {k}={v}" for k, v in meta.get("isa_limits", {}).items()),
         f"tolk {meta['tolk_revision']} ({meta['tolk']}), model {meta['model']}; CTranslate2 {meta['ct2_version']}, "
         f"model {meta['ct2_model']}; {meta['time']}",
         f"{meta['runs']} run(s) a cell, median; tokens/s = target tokens (target.spm pieces + </s> a line) / wall "

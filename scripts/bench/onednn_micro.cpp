@@ -144,6 +144,27 @@ void run_step(const dnnl::engine& engine, dnnl::stream& stream, int64_t batch, i
     }
 }
 
+// Best microseconds per call of run(t) for t = 0 and 1 over 5 alternating rounds, each call after `other` (16 MB)
+// was written, so that the weights come from memory as they do between a decoder's layers.
+template <typename Run>
+void best_cold_us(std::vector<char>& other, Run&& run, double best[2]) {
+    best[0] = best[1] = 1e30;
+    for (int round = 0; round < 5; ++round) {
+        for (int t = 0; t < 2; ++t) {
+            int calls = 0;
+            double total = 0;
+            while (total < 4e4) {
+                std::memset(other.data(), round + calls, other.size());
+                const auto start = std::chrono::steady_clock::now();
+                run(t);
+                total += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+                ++calls;
+            }
+            best[t] = std::min(best[t], total / calls);
+        }
+    }
+}
+
 void run_layouts(const dnnl::engine& engine, dnnl::stream& stream, const std::string& source, int64_t k, int64_t n,
                  const std::vector<int64_t>& rows) {
     const dt src_type = source == "u8" ? dt::u8 : source == "s8" ? dt::s8 : dt::f32;
@@ -153,7 +174,7 @@ void run_layouts(const dnnl::engine& engine, dnnl::stream& stream, const std::st
         const dnnl::memory::desc a_md({m, k}, src_type, tag::ab), c_md({m, n}, dt::f32, tag::ab);
         dnnl::memory a(a_md, engine), c(c_md, engine);
         std::memset(a.get_data_handle(), 1, a_md.get_size());
-        double best[2] = {1e30, 1e30};
+        double best[2];
         std::string impl[2];
         dnnl::matmul matmul[2];
         dnnl::memory w[2];
@@ -165,21 +186,13 @@ void run_layouts(const dnnl::engine& engine, dnnl::stream& stream, const std::st
             w[t] = dnnl::memory(w_md, engine);
             std::memset(w[t].get_data_handle(), 1, w_md.get_size());
         }
-        for (int round = 0; round < 5; ++round) {
-            for (int t = 0; t < 2; ++t) {
-                int calls = 0;
-                double total = 0;
-                while (total < 4e4) {
-                    std::memset(other.data(), round + calls, other.size());
-                    const auto start = std::chrono::steady_clock::now();
-                    matmul[t].execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w[t]}, {DNNL_ARG_DST, c}});
-                    stream.wait();
-                    total += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
-                    ++calls;
-                }
-                best[t] = std::min(best[t], total / calls);
-            }
-        }
+        best_cold_us(
+            other,
+            [&](int t) {
+                matmul[t].execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w[t]}, {DNNL_ARG_DST, c}});
+                stream.wait();
+            },
+            best);
         std::printf("%s %ld x %ld x %ld: ab %8.1f us (%s)  ba %8.1f us (%s)  ba/ab %.2f\n", source.c_str(),
                     static_cast<long>(m), static_cast<long>(k), static_cast<long>(n), best[0], impl[0].c_str(), best[1],
                     impl[1].c_str(), best[1] / best[0]);
@@ -237,21 +250,8 @@ void run_packed(const dnnl::engine& engine, dnnl::stream& stream, const std::str
                                     static_cast<float*>(c.get_data_handle()), &ldc);
             }
         };
-        double best[2] = {1e30, 1e30};
-        for (int round = 0; round < 5; ++round) {
-            for (int t = 0; t < 2; ++t) {
-                int calls = 0;
-                double total = 0;
-                while (total < 4e4) {
-                    std::memset(other.data(), round + calls, other.size());
-                    const auto start = std::chrono::steady_clock::now();
-                    run(t);
-                    total += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
-                    ++calls;
-                }
-                best[t] = std::min(best[t], total / calls);
-            }
-        }
+        double best[2];
+        best_cold_us(other, run, best);
         std::printf("%s %ld x %ld x %ld: matmul %8.1f us (%s)  packed gemm %8.1f us (%zu bytes, pack %d)  "
                     "packed/matmul %.2f\n",
                     source.c_str(), static_cast<long>(m), static_cast<long>(k), static_cast<long>(n), best[0],
