@@ -250,6 +250,37 @@ TEST_CASE("int8 Linear gives the same numbers on the matmul primitive and on the
     }
 }
 
+TEST_CASE("one packed gemm Linear serves two threads at once (workers share a model's weights)") {
+    std::mt19937 rng(14);
+    const LinearKernelScope scope(LinearKernel::packed_gemm);
+    const int64_t in = 256, out = 1024, rows = 64;
+    const Tensor w = random_tensor({out, in}, rng), b = random_tensor({out}, rng);
+    for (const MatmulType type : {MatmulType::s8, MatmulType::f32}) {
+        const Linear linear(w, &b, Activation::swish, "test.shared", type);
+        REQUIRE(linear.on_packed_gemm());
+        const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * in), rng);
+        std::vector<float> want(static_cast<std::size_t>(rows * out));
+        DnnlContext ctx;
+        linear.forward(ctx, x.data(), want.data(), rows);
+        std::vector<float> got[2];
+        int mismatches[2] = {0, 0};
+        const auto work = [&](int t) {
+            DnnlContext own;
+            got[t].resize(want.size());
+            for (int i = 0; i < 50; ++i) {
+                linear.forward(own, x.data(), got[t].data(), rows);
+                mismatches[t] += got[t] != want;
+            }
+        };
+        std::thread first(work, 0), second(work, 1);
+        first.join();
+        second.join();
+        INFO(matmul_type_name(type));
+        CHECK(mismatches[0] == 0);
+        CHECK(mismatches[1] == 0);
+    }
+}
+
 TEST_CASE("row quantization: s8 and shifted u8 agree with naive rounding, and the shift comes back out") {
     std::mt19937 rng(5);
     const int64_t rows = 3, cols = 37;
