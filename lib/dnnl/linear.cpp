@@ -95,12 +95,13 @@ std::atomic<LinearKernel> kernel_choice{LinearKernel::automatic};
 // AVX-512 VNNI the brgemm matmul is as fast or faster (AMD Zen 5, tolk int8 with every s8 Linear on the packed
 // gemm: Multi30k beam 4 1.69-1.70 s against 1.60-1.63 s, greedy the same; 200 lines one at a time, beam 4, 0.52
 // against 0.48 s), so the packed gemm is for CPUs without AVX-512 only.
-bool use_packed_gemm(MatmulType type, int64_t n, int64_t k) {
-    if (type == MatmulType::bf16) return false;
+// Returns the bytes of packed weights when it does, else 0.
+std::size_t packed_gemm_bytes(MatmulType type, int64_t n, int64_t k) {
+    if (type == MatmulType::bf16) return 0;
     const LinearKernel choice = kernel_choice.load(std::memory_order_relaxed);
-    if (choice == LinearKernel::matmul) return false;
-    if (choice == LinearKernel::automatic && (type != MatmulType::s8 || cpu_has_avx512())) return false;
-    return packed_gemm::packed_size(type == MatmulType::s8 ? packed_gemm::Kind::s8 : packed_gemm::Kind::f32, n, k) > 0;
+    if (choice == LinearKernel::matmul) return 0;
+    if (choice == LinearKernel::automatic && (type != MatmulType::s8 || cpu_has_avx512())) return 0;
+    return packed_gemm::packed_size(type == MatmulType::s8 ? packed_gemm::Kind::s8 : packed_gemm::Kind::f32, n, k);
 }
 
 // Whether W stays as it is ([out, in] row-major: "ba" of the {in, out} matmul weight) instead of the layout
@@ -204,7 +205,8 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     const auto& engine = dnnl_detail::cpu_engine();
     const int64_t n = out_features_, k = in_features_;
     auto packed = std::make_shared<Packed>();
-    const bool gemm = use_packed_gemm(type_, n, k);
+    const std::size_t gemm_bytes = packed_gemm_bytes(type_, n, k);
+    const bool gemm = gemm_bytes > 0;
     packed->u8_sources = type_ == MatmulType::s8 && u8_sources(gemm);
     const dt wdt = data_type(type_);
     const dt sdt = packed->u8_sources ? dt::u8 : wdt;
@@ -246,8 +248,7 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     }
     if (gemm) {
         const auto kind = type_ == MatmulType::s8 ? packed_gemm::Kind::s8 : packed_gemm::Kind::f32;
-        packed->gemm_bytes = packed_gemm::packed_size(kind, n, k);
-        TOLK_CHECK(packed->gemm_bytes > 0, name_, ": oneDNN's packed gemm is not available");
+        packed->gemm_bytes = gemm_bytes;
         void* storage = nullptr;
         if (arena) {
             storage = arena->allocate(packed->gemm_bytes);
