@@ -216,10 +216,13 @@ TEST_CASE("int8 Linear gives the same numbers on the matmul primitive and on the
                                                              {256, 1024}, {1024, 256}, {256, 8001}};
     for (const auto& [in, out] : shapes) {
         const Tensor w = random_tensor({out, in}, rng), b = random_tensor({out}, rng);
+        // The feed-forward's first shape with its activation: the packed gemm's pieces (any row count) then go
+        // through the eltwise primitive in the matmul's bucketed pieces.
+        const Activation activation = out == 1024 ? Activation::swish : Activation::none;
         std::vector<Linear> pair;
         for (const LinearKernel kernel : linear_kernels) {
             const LinearKernelScope scope(kernel);
-            pair.emplace_back(w, &b, Activation::none, "test.s8", MatmulType::s8);
+            pair.emplace_back(w, &b, activation, "test.s8", MatmulType::s8);
         }
         REQUIRE_FALSE(pair[0].on_packed_gemm());
         REQUIRE(pair[1].on_packed_gemm());
@@ -229,10 +232,10 @@ TEST_CASE("int8 Linear gives the same numbers on the matmul primitive and on the
         set_num_threads(2);
         {
             const LinearKernelScope scope(LinearKernel::packed_gemm);
-            pair.emplace_back(w, &b, Activation::none, "test.s8.threads", MatmulType::s8);
+            pair.emplace_back(w, &b, activation, "test.s8.threads", MatmulType::s8);
         }
         set_num_threads(threads);
-        for (int64_t rows : {1, 6, 40, 64, 130}) {
+        for (int64_t rows : {1, 6, 40, 64, 100, 130, 300}) {
             const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * in), rng);
             std::vector<float> y0(static_cast<std::size_t>(rows * out)), y1(y0.size()), y2(y0.size());
             pair[0].forward(ctx, x.data(), y0.data(), rows);

@@ -155,6 +155,13 @@ void for_each_piece(int64_t total, bool one_row_pieces, Run&& run) {
     }
 }
 
+// The packed gemm needs no primitive per row count: it takes chunks of kMaxChunkRows and the rest as they are, so
+// that 100 rows read the weights once, not twice (96 + 4). The chunks bound the scratch its products go through.
+template <typename Run>
+void for_each_gemm_piece(int64_t total, Run&& run) {
+    for (int64_t begin = 0; begin < total; begin += kMaxChunkRows) run(begin, std::min(kMaxChunkRows, total - begin));
+}
+
 dnnl::primitive_attr make_attr(Activation activation, bool accumulate) {
     dnnl::post_ops ops;
     switch (activation) {
@@ -527,19 +534,24 @@ void Linear::run_packed_gemm(DnnlContext& ctx, const void* src, float* y, int64_
 
 void Linear::apply_activation(DnnlContext& ctx, float* y, int64_t rows) const {
     if (activation_ == Activation::none) return;
-    // The eltwise primitive runs on the bucketed row count (one primitive per bucket, as the matmuls).
-    const int64_t n = out_features_, padded = row_bucket(rows);
+    // The eltwise primitive runs on the matmuls' bucketed pieces (one primitive per bucket), whatever row count
+    // the packed gemm produced.
+    const int64_t n = out_features_;
     auto& impl = ctx.impl();
-    BoundPrimitive& act = bind_activation(ctx, padded);
-    float* out = y;
-    if (padded != rows) {
-        out = impl.scratch_out(padded * n);
-        copy_floats(out, y, rows * n);
-    }
-    act.set(DNNL_ARG_SRC, out);
-    act.set(DNNL_ARG_DST, out);
-    impl.execute(act);
-    if (out != y) copy_floats(y, out, rows * n);
+    for_each_piece(rows, /*one_row_pieces=*/false, [&](int64_t begin, int64_t piece) {
+        const int64_t padded = row_bucket(piece);
+        BoundPrimitive& act = bind_activation(ctx, padded);
+        float* rows_y = y + begin * n;  // [piece, out_features]
+        float* out = rows_y;
+        if (padded != piece) {
+            out = impl.scratch_out(padded * n);
+            copy_floats(out, rows_y, piece * n);
+        }
+        act.set(DNNL_ARG_SRC, out);
+        act.set(DNNL_ARG_DST, out);
+        impl.execute(act);
+        if (out != rows_y) copy_floats(rows_y, out, piece * n);
+    });
 }
 
 void Linear::forward(DnnlContext& ctx, const float* x, float* y, int64_t rows, bool accumulate) const {
@@ -547,13 +559,18 @@ void Linear::forward(DnnlContext& ctx, const float* x, float* y, int64_t rows, b
     TOLK_CHECK(packed_ != nullptr, "Linear used before it was built");
     TOLK_CHECK(!accumulate || activation_ == Activation::none, name_,
                ": a fused residual sum cannot follow an activation");
-    const bool gemm = packed_->gemm_weights != nullptr;
+    if (packed_->gemm_weights != nullptr) {
+        for_each_gemm_piece(rows, [&](int64_t begin, int64_t n) {
+            const void* src = stage_input(ctx, x + begin * in_features_, n, n);
+            run_packed_gemm(ctx, src, y + begin * out_features_, n, accumulate);
+        });
+        return;
+    }
+    // The matmul primitives run on a few bucketed row counts.
     for_each_piece(rows, one_row_pieces_, [&](int64_t begin, int64_t n) {
-        // The packed gemm takes any row count as it is; the matmul primitives run on a few bucketed counts.
-        const int64_t padded = gemm ? n : row_bucket(n);
+        const int64_t padded = row_bucket(n);
         const void* src = stage_input(ctx, x + begin * in_features_, n, padded);
-        if (gemm) run_packed_gemm(ctx, src, y + begin * out_features_, n, accumulate);
-        else run_staged(ctx, src, y + begin * out_features_, n, padded, accumulate);
+        run_staged(ctx, src, y + begin * out_features_, n, padded, accumulate);
     });
 }
 
@@ -568,16 +585,20 @@ void Linear::forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
                        linear->on_packed_gemm() == first.on_packed_gemm(),
                    linear->name_, ": cannot share the input of ", first.name_,
                    " (different width, precision or kernel)");
-    const bool gemm = first.on_packed_gemm();
     // One conversion (padding, bf16 rounding or int8 quantization) of each chunk serves every product.
+    if (first.on_packed_gemm()) {
+        for_each_gemm_piece(rows, [&](int64_t begin, int64_t n) {
+            const void* src = first.stage_input(ctx, x + begin * first.in_features_, n, n);
+            for (const auto& [linear, y] : outputs)
+                linear->run_packed_gemm(ctx, src, y + begin * linear->out_features_, n, /*accumulate=*/false);
+        });
+        return;
+    }
     for_each_piece(rows, first.one_row_pieces_, [&](int64_t begin, int64_t n) {
-        const int64_t padded = gemm ? n : row_bucket(n);
+        const int64_t padded = row_bucket(n);
         const void* src = first.stage_input(ctx, x + begin * first.in_features_, n, padded);
-        for (const auto& [linear, y] : outputs) {
-            float* out = y + begin * linear->out_features_;
-            if (gemm) linear->run_packed_gemm(ctx, src, out, n, /*accumulate=*/false);
-            else linear->run_staged(ctx, src, out, n, padded, /*accumulate=*/false);
-        }
+        for (const auto& [linear, y] : outputs)
+            linear->run_staged(ctx, src, y + begin * linear->out_features_, n, padded, /*accumulate=*/false);
     });
 }
 
