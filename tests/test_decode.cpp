@@ -320,6 +320,34 @@ TEST_CASE("greedy matches the naive reference, never emits pad, ends with eos") 
     }
 }
 
+TEST_CASE("greedy without scores: the same tokens as with them (the naive reference's), scores NaN") {
+    const int V = 1999;
+    const LogitsFn fn = hashed_logits(V, 0, 9.0f, 3.0f);
+    const std::vector<Ids> sources = {{5, 3, 0}, {7, 0}, {2, 2, 4, 6, 1, 0}};
+    for (int max_new : {1, 3, 12}) {
+        SearchSettings s = settings_for(V, 1, max_new);
+        s.scores = false;
+        FakeModel model(V, fn);
+        const auto got = search(model, s, sources);
+        REQUIRE(got.size() == sources.size());
+        for (size_t i = 0; i < sources.size(); ++i) {
+            CAPTURE(i);
+            CAPTURE(max_new);
+            REQUIRE(got[i].size() == 1);
+            CHECK(got[i][0].ids == reference_greedy(fn, s, V, sources[i]).ids);
+            CHECK(std::isnan(got[i][0].score));
+        }
+    }
+    // The option reaches the search through resolve_settings; beam search ignores it.
+    DecodeOptions options;
+    options.scores = false;
+    ModelConfig config;
+    config.max_length = 8;
+    config.max_position_embeddings = 16;
+    CHECK_FALSE(resolve_settings(config, options).scores);
+    CHECK(resolve_settings(config, DecodeOptions{}).scores);
+}
+
 TEST_CASE("greedy: pad banned even when it has the highest logit; forced eos at the limit adds 0 to the score") {
     const int V = 6;
     // pad (5) always wins the raw logits, eos (0) is never likely: without the rules the output would be pad forever.
@@ -421,6 +449,35 @@ TEST_CASE("beam search matches the naive reference (beam sizes, length penalties
             }
         }
     }
+}
+
+TEST_CASE("beam search: a lower beam just above the candidates' bar still gets its say") {
+    // Rows whose running score cannot beat the 2*beam-th candidate are skipped; this one can, by 0.4. After step 0
+    // the running scores are about -1.06, -1.16, -1.26 and -2.96 (tokens 1-4). Beam 0's row is flat over ten
+    // tokens, so its candidates fill the list at -1.06 - 2.30 = -3.36; beam 3 (-2.96) is above that, and its row
+    // is peaked on token 5, so its candidate (about -2.96) comes first. A search that skipped beam 3 (a bar off
+    // by more than 0.4) would answer with beam 0's continuations instead.
+    const int V = 12;  // 0 eos, 11 pad
+    const LogitsFn fn = [](const Ids&, const Ids& prefix, float* logits) {
+        for (int v = 0; v < 12; ++v) logits[v] = -10.0f;
+        if (prefix.empty()) {
+            logits[1] = 0.0f, logits[2] = -0.1f, logits[3] = -0.2f, logits[4] = -1.9f;
+        } else if (prefix.back() == 4) {
+            for (int v = 0; v < 12; ++v) logits[v] = -30.0f;
+            logits[5] = 0.0f;
+        } else {
+            for (int v = 1; v <= 10; ++v) logits[v] = 0.0f;
+        }
+    };
+    SearchSettings s = settings_for(V, 4, 3);
+    s.nbest = 4;
+    FakeModel model(V, fn);
+    const auto got = search(model, s, {{1, 0}});
+    check_same(got[0], reference_beam(fn, s, V, {1, 0}));
+    REQUIRE_FALSE(got[0].empty());
+    CHECK(got[0][0].ids.size() >= 2);
+    CHECK(got[0][0].ids[0] == 4);  // the best hypothesis runs through beam 3's peaked row
+    CHECK(got[0][0].ids[1] == 5);
 }
 
 TEST_CASE("beam search with a beam wider than the search space finds the brute-force best sequences") {
@@ -697,12 +754,18 @@ static void check_row_ops() {
             CHECK(stats.max == static_cast<float>(max));
             CHECK(stats.argmax == at);
             CHECK(stats.lse == doctest::Approx(max + std::log(sum)).epsilon(2e-7));
+            const row_ops::RowStats fast = row_ops::row_max(x.data(), n);
+            CHECK(fast.max == static_cast<float>(max));
+            CHECK(fast.argmax == at);
+            CHECK(std::isnan(fast.lse));
             // The maximum repeated in a later block: the first one still wins.
             if (n > 5000) {
                 x[4500] = x[static_cast<size_t>(at)];
                 CHECK(row_ops::row_stats(x.data(), n).argmax == std::min(at, 4500));
+                CHECK(row_ops::row_max(x.data(), n).argmax == std::min(at, 4500));
                 x[4999] = static_cast<float>(max) + 1.0f;
                 CHECK(row_ops::row_stats(x.data(), n).argmax == 4999);
+                CHECK(row_ops::row_max(x.data(), n).argmax == 4999);
             }
         }
     }
@@ -716,6 +779,7 @@ static void check_row_ops() {
     ninf[33] = -std::numeric_limits<float>::infinity();
     const row_ops::RowStats none = row_ops::row_stats(ninf.data(), 40);
     CHECK(none.argmax == 40);
+    CHECK(row_ops::row_max(ninf.data(), 40).argmax == 40);
     CHECK(none.lse == -std::numeric_limits<float>::infinity());
 }
 

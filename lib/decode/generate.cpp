@@ -155,8 +155,10 @@ std::vector<std::vector<Hypothesis>> greedy_search(StepModel& model, const Searc
             float logprob = 0.0f;  // the forced eos scores 0
             if (!rules.forced(step)) {
                 rules.sequence_bans(previous, row_bans);
-                const row_ops::RowStats stats = row_ops::row_stats(x, vocab_size);
                 // Argmax of the processed logits, ties to the lowest id: the first maximum unless it is banned.
+                // The log-sum-exp only turns the chosen logit into the score's log-probability.
+                const row_ops::RowStats stats =
+                    settings.scores ? row_ops::row_stats(x, vocab_size) : row_ops::row_max(x, vocab_size);
                 best = stats.argmax;
                 if (best == vocab_size || rules.banned(best, row_bans)) {
                     best = allowed_argmax(x, vocab_size, rules, row_bans);
@@ -178,8 +180,10 @@ std::vector<std::vector<Hypothesis>> greedy_search(StepModel& model, const Searc
     }
     for (int i = 0; i < batch; ++i) {
         Hypothesis& h = results[static_cast<size_t>(i)][0];
-        h.score = static_cast<float>(scores[static_cast<size_t>(i)] /
-                                     std::pow(static_cast<double>(h.ids.size()), settings.length_penalty));
+        h.score = settings.scores ? static_cast<float>(scores[static_cast<size_t>(i)] /
+                                                       std::pow(static_cast<double>(h.ids.size()),
+                                                                settings.length_penalty))
+                                  : std::numeric_limits<float>::quiet_NaN();
     }
     return results;
 }
@@ -322,6 +326,11 @@ private:
         for (int b = 0; b < beam_; ++b) {
             const float* x = logits + static_cast<size_t>(b) * static_cast<size_t>(row_stride);  // [vocab_size]
             const float beam_score = s.scores[static_cast<size_t>(b)];
+            // A candidate scores beam_score + (logit - lse) with logit <= max <= lse, so never above beam_score
+            // (float rounding keeps both inequalities). Once the list is full and beam_score does not beat its
+            // last entry, nothing on this row can enter: its log-sum-exp and scan are skipped, results unchanged.
+            // Beams run best first, so the lower beams of a confident step are often skipped.
+            if (count == k && !(beam_score > top[k - 1].score)) continue;
             if (rules_.forced(step)) {
                 // Every token but the forced eos is -inf; the eos adds 0 to the running score.
                 for (int v = 0; v < vocab_size_; ++v) {
@@ -492,6 +501,7 @@ SearchSettings resolve_settings(const ModelConfig& config, const DecodeOptions& 
     s.max_new_tokens = std::min(limit, config.max_position_embeddings);
     s.length_penalty = options.length_penalty.value_or(config.length_penalty);
     s.early_stopping = options.early_stopping.value_or(config.early_stopping);
+    s.scores = options.scores;
     return s;
 }
 

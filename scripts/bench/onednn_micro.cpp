@@ -28,6 +28,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 // oneDNN's packed gemm (column-major BLAS conventions), exported by libdnnl 2.6 from its internal
@@ -165,6 +166,75 @@ void best_cold_us(std::vector<char>& other, Run&& run, double best[2]) {
     }
 }
 
+// A decoding step's self-attention matmuls (scores and the weighted sum of values) for `batch` rows over `keys`
+// cached positions, two ways: head by head as tolk runs them ([batch, heads] items of one query row each), and
+// block-diagonal ([batch] items: the heads' queries as `heads` rows of d_model columns, zero outside their own
+// head, against all of K, then the diagonal blocks of the product kept; `heads` times the flops, a quarter of the
+// items). Cold caches as in `layouts`; the block-diagonal time includes building its queries and extracting the
+// result. Softmax is left out (the same in both).
+void run_blockdiag(const dnnl::engine& engine, dnnl::stream& stream, int64_t batch, int64_t keys) {
+    const int64_t heads = 4, d_head = 64, d_model = heads * d_head, capacity = 64;
+    std::vector<float> q(batch * d_model, 0.1f), k(batch * capacity * d_model, 0.2f), v(k.size(), 0.3f);
+    std::vector<float> s(batch * heads * keys, 0.01f), out(batch * d_model), qbd(batch * heads * d_model),
+        wide(batch * heads * d_model);
+    struct Bound {
+        std::string impl;
+        dnnl::matmul matmul;
+        std::unordered_map<int, dnnl::memory> args;
+        void run(dnnl::stream& stream) { matmul.execute(stream, args); }
+    };
+    const auto bind = [&](const dnnl::memory::desc& a, const dnnl::memory::desc& b, const dnnl::memory::desc& c,
+                          float* pa, float* pb, float* pc) {
+        const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
+        return Bound{pd.impl_info_str(), dnnl::matmul(pd),
+                     {{DNNL_ARG_SRC, dnnl::memory(a, engine, pa)}, {DNNL_ARG_WEIGHTS, dnnl::memory(b, engine, pb)},
+                      {DNNL_ARG_DST, dnnl::memory(c, engine, pc)}}};
+    };
+    // Head by head.
+    auto hs = bind(dnnl::memory::desc({batch, heads, 1, d_head}, dt::f32, dims{d_model, d_head, d_model, 1}),
+                   dnnl::memory::desc({batch, heads, d_head, keys}, dt::f32, dims{capacity * d_model, d_head, 1, d_model}),
+                   dnnl::memory::desc({batch, heads, 1, keys}, dt::f32, tag::abcd), q.data(), k.data(), s.data());
+    auto hc = bind(dnnl::memory::desc({batch, heads, 1, keys}, dt::f32, tag::abcd),
+                   dnnl::memory::desc({batch, heads, keys, d_head}, dt::f32, dims{capacity * d_model, d_head, d_model, 1}),
+                   dnnl::memory::desc({batch, heads, 1, d_head}, dt::f32, dims{d_model, d_head, d_model, 1}), s.data(),
+                   v.data(), out.data());
+    // Block-diagonal.
+    auto bs = bind(dnnl::memory::desc({batch, heads, d_model}, dt::f32, tag::abc),
+                   dnnl::memory::desc({batch, d_model, keys}, dt::f32, dims{capacity * d_model, 1, d_model}),
+                   dnnl::memory::desc({batch, heads, keys}, dt::f32, tag::abc), qbd.data(), k.data(), s.data());
+    auto bc = bind(dnnl::memory::desc({batch, heads, keys}, dt::f32, tag::abc),
+                   dnnl::memory::desc({batch, keys, d_model}, dt::f32, dims{capacity * d_model, d_model, 1}),
+                   dnnl::memory::desc({batch, heads, d_model}, dt::f32, tag::abc), s.data(), v.data(), wide.data());
+    std::vector<char> other(16 << 20);
+    double best[2];
+    best_cold_us(
+        other,
+        [&](int t) {
+            if (t == 0) {
+                hs.run(stream);
+                hc.run(stream);
+            } else {
+                std::memset(qbd.data(), 0, qbd.size() * sizeof(float));
+                for (int64_t b = 0; b < batch; ++b)
+                    for (int64_t h = 0; h < heads; ++h)
+                        std::memcpy(&qbd[(b * heads + h) * d_model + h * d_head], &q[b * d_model + h * d_head],
+                                    d_head * sizeof(float));
+                bs.run(stream);
+                bc.run(stream);
+                for (int64_t b = 0; b < batch; ++b)
+                    for (int64_t h = 0; h < heads; ++h)
+                        std::memcpy(&out[b * d_model + h * d_head], &wide[(b * heads + h) * d_model + h * d_head],
+                                    d_head * sizeof(float));
+            }
+            stream.wait();
+        },
+        best);
+    std::printf("step self-attention, batch %ld, %ld keys: head by head %7.1f us (%s, %s)  block-diagonal %7.1f us "
+                "(%s, %s)  ratio %.2f\n",
+                static_cast<long>(batch), static_cast<long>(keys), best[0], hs.impl.c_str(), hc.impl.c_str(), best[1],
+                bs.impl.c_str(), bc.impl.c_str(), best[1] / best[0]);
+}
+
 void run_layouts(const dnnl::engine& engine, dnnl::stream& stream, const std::string& source, int64_t k, int64_t n,
                  const std::vector<int64_t>& rows) {
     const dt src_type = source == "u8" ? dt::u8 : source == "s8" ? dt::s8 : dt::f32;
@@ -269,6 +339,8 @@ int main(int argc, char** argv) {
         run_matmul(engine, stream, std::atoll(argv[2]), std::atoll(argv[3]), parse_list(argv[4]));
     } else if (what == "memory" && argc == 5) {
         run_memory(engine, std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]));
+    } else if (what == "blockdiag" && argc == 4) {
+        for (const int64_t keys : parse_list(argv[3])) run_blockdiag(engine, stream, std::atoll(argv[2]), keys);
     } else if (what == "step" && argc == 4) {
         run_step(engine, stream, std::atoll(argv[2]), std::atoll(argv[3]));
     } else if (what == "layouts" && argc == 6) {
