@@ -3,6 +3,8 @@
 //   memory   resident memory each new matmul primitive adds (one per row count; the first ones also page in code)
 //   step     a decoding step's attention scores, [batch, heads, 1, 64] x keys with K/V-cache strides: run-time
 //            shapes (tolk's) against a fixed-shape primitive
+//   blockdiag  a decoding step's self-attention matmuls (scores and weighted values) head by head, as tolk runs
+//            them, against one block-diagonal product per row, cold caches
 //   layouts  one matmul with the weights as "ab" ({in, out} row-major, what oneDNN's jit gemm picks) and as "ba"
 //            (PyTorch's [out, in] as it is), f32, s8 or u8 sources (s8 weights), 16 MB of other memory written
 //            between calls (as a decoder's other layers do); best of 5 rounds
@@ -15,6 +17,7 @@
 //   OMP_NUM_THREADS=1 work/onednn_micro matmul 256 8001 1,16,32,128
 //   OMP_NUM_THREADS=1 work/onednn_micro memory 256 256 64
 //   OMP_NUM_THREADS=1 work/onednn_micro step 32 12
+//   OMP_NUM_THREADS=1 work/onednn_micro blockdiag 128 4,12,24
 //   OMP_NUM_THREADS=1 work/onednn_micro layouts f32 256 1024 1,2,4,8,16,32,64,128
 //   OMP_NUM_THREADS=1 work/onednn_micro layouts u8 256 8001 1,4,16,128
 //   OMP_NUM_THREADS=1 ONEDNN_MAX_CPU_ISA=AVX2 work/onednn_micro packed f32 256 8001 1,2,4,8,16,32,128
