@@ -16,7 +16,7 @@ struct DecodeOptions {
     int nbest = 1;                                // hypotheses returned per sentence (<= beam size)
     std::optional<double> length_penalty;         // unset: the model's generation config value (1.0 by default)
     std::optional<bool> early_stopping;           // unset: the model's generation config value (false by default)
-    bool scores = true;                           // false: scores are not wanted (greedy then skips what only they need)
+    bool scores = true;                           // false: no scores wanted (greedy skips what only they need)
 };
 
 // A generated target sequence: tokens without the decoder start token, ending with </s> when it ended.

@@ -195,10 +195,12 @@ void run_blockdiag(const dnnl::engine& engine, dnnl::stream& stream, int64_t bat
     };
     // Head by head.
     auto hs = bind(dnnl::memory::desc({batch, heads, 1, d_head}, dt::f32, dims{d_model, d_head, d_model, 1}),
-                   dnnl::memory::desc({batch, heads, d_head, keys}, dt::f32, dims{capacity * d_model, d_head, 1, d_model}),
+                   dnnl::memory::desc({batch, heads, d_head, keys}, dt::f32,
+                                      dims{capacity * d_model, d_head, 1, d_model}),
                    dnnl::memory::desc({batch, heads, 1, keys}, dt::f32, tag::abcd), q.data(), k.data(), s.data());
     auto hc = bind(dnnl::memory::desc({batch, heads, 1, keys}, dt::f32, tag::abcd),
-                   dnnl::memory::desc({batch, heads, keys, d_head}, dt::f32, dims{capacity * d_model, d_head, d_model, 1}),
+                   dnnl::memory::desc({batch, heads, keys, d_head}, dt::f32,
+                                      dims{capacity * d_model, d_head, d_model, 1}),
                    dnnl::memory::desc({batch, heads, 1, d_head}, dt::f32, dims{d_model, d_head, d_model, 1}), s.data(),
                    v.data(), out.data());
     // Block-diagonal.
