@@ -224,8 +224,6 @@ int run_translate(const TranslateOptions& o) {
     engine_options.decode.beam_size = o.beam;
     engine_options.decode.max_new_tokens = o.max_new_tokens;
     engine_options.decode.nbest = o.nbest;
-    // Without --scores or n-best lists nothing prints a score, and greedy search then skips the log-sum-exp.
-    engine_options.decode.scores = o.scores || o.nbest > 1;
     engine_options.tokens = o.tokens;
     engine_options.threads = threads;
     engine_options.compute = compute;

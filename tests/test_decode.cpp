@@ -320,34 +320,6 @@ TEST_CASE("greedy matches the naive reference, never emits pad, ends with eos") 
     }
 }
 
-TEST_CASE("greedy without scores: the same tokens as with them (the naive reference's), scores NaN") {
-    const int V = 1999;
-    const LogitsFn fn = hashed_logits(V, 0, 9.0f, 3.0f);
-    const std::vector<Ids> sources = {{5, 3, 0}, {7, 0}, {2, 2, 4, 6, 1, 0}};
-    for (int max_new : {1, 3, 12}) {
-        SearchSettings s = settings_for(V, 1, max_new);
-        s.scores = false;
-        FakeModel model(V, fn);
-        const auto got = search(model, s, sources);
-        REQUIRE(got.size() == sources.size());
-        for (size_t i = 0; i < sources.size(); ++i) {
-            CAPTURE(i);
-            CAPTURE(max_new);
-            REQUIRE(got[i].size() == 1);
-            CHECK(got[i][0].ids == reference_greedy(fn, s, V, sources[i]).ids);
-            CHECK(std::isnan(got[i][0].score));
-        }
-    }
-    // The option reaches the search through resolve_settings; beam search ignores it.
-    DecodeOptions options;
-    options.scores = false;
-    ModelConfig config;
-    config.max_length = 8;
-    config.max_position_embeddings = 16;
-    CHECK_FALSE(resolve_settings(config, options).scores);
-    CHECK(resolve_settings(config, DecodeOptions{}).scores);
-}
-
 TEST_CASE("greedy: pad banned even when it has the highest logit; forced eos at the limit adds 0 to the score") {
     const int V = 6;
     // pad (5) always wins the raw logits, eos (0) is never likely: without the rules the output would be pad forever.
@@ -754,18 +726,12 @@ static void check_row_ops() {
             CHECK(stats.max == static_cast<float>(max));
             CHECK(stats.argmax == at);
             CHECK(stats.lse == doctest::Approx(max + std::log(sum)).epsilon(2e-7));
-            const row_ops::RowStats fast = row_ops::row_max(x.data(), n);
-            CHECK(fast.max == static_cast<float>(max));
-            CHECK(fast.argmax == at);
-            CHECK(std::isnan(fast.lse));
             // The maximum repeated in a later block: the first one still wins.
             if (n > 5000) {
                 x[4500] = x[static_cast<size_t>(at)];
                 CHECK(row_ops::row_stats(x.data(), n).argmax == std::min(at, 4500));
-                CHECK(row_ops::row_max(x.data(), n).argmax == std::min(at, 4500));
                 x[4999] = static_cast<float>(max) + 1.0f;
                 CHECK(row_ops::row_stats(x.data(), n).argmax == 4999);
-                CHECK(row_ops::row_max(x.data(), n).argmax == 4999);
             }
         }
     }
@@ -779,7 +745,6 @@ static void check_row_ops() {
     ninf[33] = -std::numeric_limits<float>::infinity();
     const row_ops::RowStats none = row_ops::row_stats(ninf.data(), 40);
     CHECK(none.argmax == 40);
-    CHECK(row_ops::row_max(ninf.data(), 40).argmax == 40);
     CHECK(none.lse == -std::numeric_limits<float>::infinity());
 }
 

@@ -155,10 +155,8 @@ std::vector<std::vector<Hypothesis>> greedy_search(StepModel& model, const Searc
             float logprob = 0.0f;  // the forced eos scores 0
             if (!rules.forced(step)) {
                 rules.sequence_bans(previous, row_bans);
+                const row_ops::RowStats stats = row_ops::row_stats(x, vocab_size);
                 // Argmax of the processed logits, ties to the lowest id: the first maximum unless it is banned.
-                // The log-sum-exp only turns the chosen logit into the score's log-probability.
-                const row_ops::RowStats stats =
-                    settings.scores ? row_ops::row_stats(x, vocab_size) : row_ops::row_max(x, vocab_size);
                 best = stats.argmax;
                 if (best == vocab_size || rules.banned(best, row_bans)) {
                     best = allowed_argmax(x, vocab_size, rules, row_bans);
@@ -180,10 +178,8 @@ std::vector<std::vector<Hypothesis>> greedy_search(StepModel& model, const Searc
     }
     for (int i = 0; i < batch; ++i) {
         Hypothesis& h = results[static_cast<size_t>(i)][0];
-        h.score = settings.scores ? static_cast<float>(scores[static_cast<size_t>(i)] /
-                                                       std::pow(static_cast<double>(h.ids.size()),
-                                                                settings.length_penalty))
-                                  : std::numeric_limits<float>::quiet_NaN();
+        h.score = static_cast<float>(scores[static_cast<size_t>(i)] /
+                                     std::pow(static_cast<double>(h.ids.size()), settings.length_penalty));
     }
     return results;
 }
@@ -501,7 +497,6 @@ SearchSettings resolve_settings(const ModelConfig& config, const DecodeOptions& 
     s.max_new_tokens = std::min(limit, config.max_position_embeddings);
     s.length_penalty = options.length_penalty.value_or(config.length_penalty);
     s.early_stopping = options.early_stopping.value_or(config.early_stopping);
-    s.scores = options.scores;
     return s;
 }
 

@@ -16,12 +16,10 @@ struct DecodeOptions {
     int nbest = 1;                                // hypotheses returned per sentence (<= beam size)
     std::optional<double> length_penalty;         // unset: the model's generation config value (1.0 by default)
     std::optional<bool> early_stopping;           // unset: the model's generation config value (false by default)
-    bool scores = true;                           // false: no scores wanted (greedy skips what only they need)
 };
 
 // A generated target sequence: tokens without the decoder start token, ending with </s> when it ended.
-// score: the sum of the tokens' log-probabilities / (ids.size())^length_penalty, for greedy and beam search alike;
-// NaN from a greedy search told that no scores are wanted.
+// score: the sum of the tokens' log-probabilities / (ids.size())^length_penalty, for greedy and beam search alike.
 struct Hypothesis {
     std::vector<int32_t> ids;
     float score = 0.0f;
@@ -44,9 +42,6 @@ struct SearchSettings {
     // 2*beam candidates, finished or not, bounds what the running beams can still reach. true: the rule of the
     // vectorised _beam_search that replaced the scorer (transformers PR #35802): the best running beam after the step.
     bool stop_on_best_running = false;
-    // false: greedy search picks each token by the largest logit alone and leaves the log-sum-exp over the
-    // vocabulary, which only the score needs, uncomputed (hypothesis scores are NaN). Beam search always scores.
-    bool scores = true;
 };
 
 }  // namespace tolk

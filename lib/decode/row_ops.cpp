@@ -119,13 +119,6 @@ RowStats row_stats(const float* x, int n) {
     return stats;
 }
 
-RowStats row_max(const float* x, int n) {
-    const float max = max_lanes(x, n);
-    RowStats stats{max, n, std::numeric_limits<float>::quiet_NaN()};
-    if (max > kNegInf) stats.argmax = first_equal(x, n, max);
-    return stats;
-}
-
 float log_sum_exp(const float* x, int n, float max) {
     if (!(max > kNegInf)) return max;
     return max + static_cast<float>(std::log(sum_exp_lanes(x, n, max)));

@@ -10,12 +10,8 @@ struct RowStats {
     float max;      // the largest element (-inf for an empty row)
     int argmax;     // the first index holding it (n when there is none: empty, all -inf or NaN)
     float lse;      // log(sum(exp(x[i]))), computed around the maximum, accumulated in double; -inf when max is
-                    // -inf (NaN from row_max, which leaves it out)
 };
 RowStats row_stats(const float* x, int n);
-// max and argmax as row_stats gives them, without the log-sum-exp (lse is NaN): one scan for the maximum, one up
-// to its first occurrence.
-RowStats row_max(const float* x, int n);
 
 float max_value(const float* x, int n);  // -inf for n == 0
 // log(sum(exp(x[i]))) computed around `max` (= max_value(x, n)), accumulated in double; -inf when max is -inf.
