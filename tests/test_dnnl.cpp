@@ -6,9 +6,12 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <optional>
 #include <thread>
+#include <tuple>
 #include <vector>
 
+#include "core/panel_gemm.h"
 #include "core/tensor.h"
 #include "dnnl/attention_ops.h"
 #include "dnnl/context.h"
@@ -95,6 +98,8 @@ TEST_CASE("Linear matches a naive loop with and without bias, activations and th
         {96, 48, true, Activation::none, true},    {40, 24, false, Activation::none, true},
         // At least 16x wider than deep: on CPUs without AVX-512, up to 4 rows run one at a time.
         {16, 301, true, Activation::none, false},  {16, 260, false, Activation::none, true},
+        // Deep enough that the panel kernel takes the rows in blocks of 60.
+        {1024, 20, true, Activation::none, false},
     };
     for (const LinearKernel kernel : linear_kernels) {
         const LinearKernelScope scope(kernel);
@@ -103,12 +108,14 @@ TEST_CASE("Linear matches a naive loop with and without bias, activations and th
             const Tensor w = random_tensor({c.out, c.in}, rng);  // [out, in]
             const Tensor b = random_tensor({c.out}, rng);
             const Linear linear(w, c.bias ? &b : nullptr, c.act, "test.linear");
-            CHECK(linear.on_packed_gemm() == (kernel == LinearKernel::packed_gemm));
+            const bool panel = kernel == LinearKernel::panel && panel_gemm::available();
+            CHECK(linear.on_panel_gemm() == panel);
+            CHECK(linear.on_packed_gemm() == (kernel == LinearKernel::packed_gemm || panel));
             CHECK(linear.in_features() == c.in);
             CHECK(linear.out_features() == c.out);
             // Rows run as pieces (see linear.cpp): 3 as they are (or one by one), 7 padded to 8, 33 as 32 + 1, 171
-            // as 128 + 32 + 11 padded to 12.
-            for (int64_t rows : {1, 3, 7, 33, 171}) {
+            // as 128 + 32 + 11 padded to 12. The panel kernel's tiles of 6 rows leave 1 to 5 rows over among these.
+            for (int64_t rows : {1, 3, 7, 10, 11, 33, 171}) {
                 const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
                 const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
                 const std::vector<float> y = forward_twice(linear, ctx, x, y0, rows, c.accumulate);
@@ -160,8 +167,11 @@ TEST_CASE("low-precision Linear stays within its quantization error of the exact
                 const Tensor b = random_tensor({c.out}, rng);
                 const Linear linear(w, c.bias ? &b : nullptr, c.act, "test.lowp", type);
                 CHECK(linear.type() == type);
-                // bf16 runs on the matmul primitive only.
-                CHECK(linear.on_packed_gemm() == (kernel == LinearKernel::packed_gemm && type == MatmulType::s8));
+                // bf16 runs on the matmul primitive only; the panel kernel is f32's, and leaves int8 to the
+                // automatic choice (the packed gemm without AVX-512).
+                CHECK(linear.on_packed_gemm() ==
+                      (type == MatmulType::s8 && (kernel == LinearKernel::packed_gemm ||
+                                                  (kernel == LinearKernel::panel && !cpu_has_avx512()))));
                 for (int64_t rows : {1, 5, 40}) {
                     const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
                     const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
@@ -220,7 +230,7 @@ TEST_CASE("int8 Linear gives the same numbers on the matmul primitive and on the
         // through the eltwise primitive in the matmul's bucketed pieces.
         const Activation activation = out == 1024 ? Activation::swish : Activation::none;
         std::vector<Linear> pair;
-        for (const LinearKernel kernel : linear_kernels) {
+        for (const LinearKernel kernel : {LinearKernel::matmul, LinearKernel::packed_gemm}) {
             const LinearKernelScope scope(kernel);
             pair.emplace_back(w, &b, activation, "test.s8", MatmulType::s8);
         }
@@ -253,14 +263,18 @@ TEST_CASE("int8 Linear gives the same numbers on the matmul primitive and on the
     }
 }
 
-TEST_CASE("one packed gemm Linear serves two threads at once (workers share a model's weights)") {
+TEST_CASE("one packed gemm or panel Linear serves two threads at once (workers share a model's weights)") {
     std::mt19937 rng(14);
-    const LinearKernelScope scope(LinearKernel::packed_gemm);
     const int64_t in = 256, out = 1024, rows = 64;
     const Tensor w = random_tensor({out, in}, rng), b = random_tensor({out}, rng);
-    for (const MatmulType type : {MatmulType::s8, MatmulType::f32}) {
+    for (const auto& [type, kernel] : {std::pair{MatmulType::s8, LinearKernel::packed_gemm},
+                                       std::pair{MatmulType::f32, LinearKernel::packed_gemm},
+                                       std::pair{MatmulType::f32, LinearKernel::panel}}) {
+        const bool panel = kernel == LinearKernel::panel && panel_gemm::available();
+        const LinearKernelScope scope(kernel);
         const Linear linear(w, &b, Activation::swish, "test.shared", type);
         REQUIRE(linear.on_packed_gemm());
+        REQUIRE(linear.on_panel_gemm() == panel);
         const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * in), rng);
         std::vector<float> want(static_cast<std::size_t>(rows * out));
         DnnlContext ctx;
@@ -278,9 +292,18 @@ TEST_CASE("one packed gemm Linear serves two threads at once (workers share a mo
         std::thread first(work, 0), second(work, 1);
         first.join();
         second.join();
-        INFO(matmul_type_name(type));
+        INFO(matmul_type_name(type), " on ", linear_kernel_name(kernel));
         CHECK(mismatches[0] == 0);
         CHECK(mismatches[1] == 0);
+        // The panel kernel with two OpenMP threads (tolk --threads 2) splits the columns, each computed as before.
+        std::vector<float> two_threads(want.size());
+        std::thread worker([&] {
+            DnnlContext own;
+            set_num_threads(2);
+            linear.forward(own, x.data(), two_threads.data(), rows);
+        });
+        worker.join();
+        CHECK(two_threads == want);
     }
 }
 
@@ -349,11 +372,18 @@ TEST_CASE("forward_same_input gives each Linear exactly what its own forward giv
 
 TEST_CASE("packed_rows finds every weight of an f32 Linear in its packed layout, and nothing for other types") {
     std::mt19937 rng(21);
-    const LinearKernelScope scope(LinearKernel::matmul);
-    // Sizes that are not multiples of any block (the vocabulary of 8001 is padded the same way).
-    for (const auto& [n, k] : std::vector<std::pair<int64_t, int64_t>>{{100, 48}, {8001, 256}, {7, 3}}) {
+    // Sizes that are not multiples of any block (the vocabulary of 8001 is padded the same way), on oneDNN's
+    // blocked layout and on the panel kernel's.
+    for (const auto& [n, k, kernel] : std::vector<std::tuple<int64_t, int64_t, LinearKernel>>{
+             {100, 48, LinearKernel::matmul},
+             {8001, 256, LinearKernel::matmul},
+             {7, 3, LinearKernel::matmul},
+             {100, 48, LinearKernel::panel},
+             {7, 3, LinearKernel::panel}}) {
+        const LinearKernelScope scope(kernel);
         const Tensor w = random_tensor({n, k}, rng);
         const Linear layer(w, nullptr, Activation::none, "tied");
+        INFO(linear_kernel_name(kernel), " ", n, "x", k);
         const Linear::PackedRows rows = layer.packed_rows();
         REQUIRE(rows.data != nullptr);
         REQUIRE(static_cast<int64_t>(rows.row_offset.size()) == n);
@@ -365,6 +395,7 @@ TEST_CASE("packed_rows finds every weight of an f32 Linear in its packed layout,
                                         rows.column_offset[static_cast<std::size_t>(c)]] != w.f32()[r * k + c];
         CHECK(mismatches == 0);
     }
+    const LinearKernelScope scope(LinearKernel::matmul);
     const Tensor w = random_tensor({64, 32}, rng);
     CHECK(Linear(w, nullptr, Activation::none, "s8", MatmulType::s8).packed_rows().data == nullptr);
     // The packed gemm's panels are oneDNN's own: no rows to read there.
@@ -666,6 +697,8 @@ TEST_CASE("hot-path primitives do not fall back to oneDNN reference kernels") {
     // cross-attention, the vocabulary projection, softmax and layer norm.
     std::mt19937 rng(7);
     DnnlContext ctx;
+    // f32 on the matmul primitive here even where it runs on the panel kernel (no AVX-512); checked below.
+    std::optional<LinearKernelScope> matmul_scope(std::in_place, LinearKernel::matmul);
     const int64_t d_model = 512, n_heads = 8, d_head = 64, d_ff = 2048, vocab = 1000;
     const Tensor w_proj = random_tensor({d_model, d_model}, rng), b_proj = random_tensor({d_model}, rng);
     const Tensor w_fc1 = random_tensor({d_ff, d_model}, rng), b_fc1 = random_tensor({d_ff}, rng);
@@ -681,6 +714,7 @@ TEST_CASE("hot-path primitives do not fall back to oneDNN reference kernels") {
     std::vector<float> a(static_cast<std::size_t>(256 * d_ff)), b(a.size()), c(a.size());
     std::vector<float> scores(static_cast<std::size_t>(8 * n_heads * 40 * 40)), mask(8 * 40 * 40);
     std::vector<float> cache(static_cast<std::size_t>(8 * 64 * d_model));
+    matmul_scope.reset();
     // The same projections in the low-precision compute types (bf16 only where oneDNN 2.6 has it: AVX-512).
     std::vector<Linear> lowp;
     for (MatmulType type : {MatmulType::s8, MatmulType::bf16}) {
@@ -737,6 +771,9 @@ TEST_CASE("hot-path primitives do not fall back to oneDNN reference kernels") {
     CHECK(vocab_proj.implementation(ctx, 4).rfind(expected, 0) == 0);
     REQUIRE(lowp.front().type() == MatmulType::s8);
     CHECK(lowp.front().implementation(ctx, 4).rfind(cpu_has_avx512() ? "brg" : "packed gemm", 0) == 0);
+    // Without AVX-512, f32 projections run on tolk's panel kernel instead of the jit gemm.
+    const Linear automatic(w_proj, &b_proj, Activation::none, "proj");
+    CHECK(automatic.implementation(ctx, 4).rfind(cpu_has_avx512() ? "brg" : "panel gemm", 0) == 0);
 }
 
 TEST_CASE("primitives are cached per shape and contexts are independent") {

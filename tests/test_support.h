@@ -34,13 +34,19 @@ struct SimdLevelScope {
     SimdLevelScope& operator=(const SimdLevelScope&) = delete;
 };
 
-// Both oneDNN kernels a Linear can run on (see LinearKernel), and a scope that builds Linears for one of them: tests
-// of Linear and of whole models loop over both, so every machine checks the packed gemm (the kernel of CPUs without
-// AVX-512) and the matmul primitive.
-inline constexpr LinearKernel linear_kernels[] = {LinearKernel::matmul, LinearKernel::packed_gemm};
+// The kernels a Linear can run on (see LinearKernel), and a scope that builds Linears for one of them: tests of
+// Linear and of whole models loop over all three, so every machine checks the packed gemm and the panel kernel (the
+// kernels of CPUs without AVX-512) and the matmul primitive.
+inline constexpr LinearKernel linear_kernels[] = {LinearKernel::matmul, LinearKernel::packed_gemm,
+                                                  LinearKernel::panel};
 inline const char* linear_kernel_name(LinearKernel kernel) {
-    if (kernel == LinearKernel::matmul) return "matmul";
-    return kernel == LinearKernel::packed_gemm ? "packed gemm" : "automatic";
+    switch (kernel) {
+        case LinearKernel::matmul: return "matmul";
+        case LinearKernel::packed_gemm: return "packed gemm";
+        case LinearKernel::panel: return "panel gemm";
+        case LinearKernel::automatic: break;
+    }
+    return "automatic";
 }
 struct LinearKernelScope {
     LinearKernel previous;

@@ -117,8 +117,9 @@ void DnnlContext::set_cache_capacity(std::size_t n) {
     }
 }
 
-// oneDNN runs on the OpenMP runtime it was built with (libgomp, loaded with libdnnl). The library target does
-// not link OpenMP itself, so its entry points are looked up at run time in the already loaded runtime.
+// oneDNN runs on the OpenMP runtime it was built with (libgomp, loaded with libdnnl). Only the panel kernel is
+// compiled with OpenMP; the thread count is set through entry points looked up in the loaded runtime, so this file
+// needs no OpenMP headers or flags.
 namespace {
 template <typename Fn>
 Fn openmp_entry(const char* name) {

@@ -1,7 +1,8 @@
 // Linear on oneDNN matmul: weights converted once (f32, bf16, or s8 per output channel) and reordered into the
 // blocked layout brgemm wants, bias {1, N}, fused activation or residual-sum post-ops (f32, bf16) or an f32
-// epilogue (s8), and per-row-count primitives cached in the calling context. Or on oneDNN's packed gemm (int8
-// without AVX-512): weights packed once, the products then the same epilogue.
+// epilogue (s8), and per-row-count primitives cached in the calling context. Or, without AVX-512, on weights packed
+// once for a gemm that takes any row count: oneDNN's packed gemm (int8; the products then the same epilogue) or
+// tolk's panel kernel (f32, lib/core/panel_gemm.h; bias and activation in its own epilogue).
 #include "dnnl/linear.h"
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/panel_gemm.h"
 #include "dnnl/dnnl_internal.h"
 #include "dnnl/packed_gemm.h"
 #include "dnnl/quantize.h"
@@ -43,6 +45,7 @@ struct Linear::Packed {
     std::size_t gemm_bytes = 0;
     std::unique_ptr<void, decltype(&std::free)> gemm_storage{nullptr, &std::free};
     bool u8_sources = false;          // s8: activations staged as unsigned bytes q + 128 (see u8_sources())
+    bool panel = false;               // f32: gemm_weights are packed for tolk's panel kernel, not oneDNN's
 };
 
 namespace {
@@ -100,8 +103,20 @@ std::size_t packed_gemm_bytes(MatmulType type, int64_t n, int64_t k) {
     if (type == MatmulType::bf16) return 0;
     const LinearKernel choice = kernel_choice.load(std::memory_order_relaxed);
     if (choice == LinearKernel::matmul) return 0;
-    if (choice == LinearKernel::automatic && (type != MatmulType::s8 || cpu_has_avx512())) return 0;
+    if (choice != LinearKernel::packed_gemm && (type != MatmulType::s8 || cpu_has_avx512())) return 0;
     return packed_gemm::packed_size(type == MatmulType::s8 ? packed_gemm::Kind::s8 : packed_gemm::Kind::f32, n, k);
+}
+
+// Whether an f32 Linear runs on tolk's panel kernel (lib/core/panel_gemm.h) instead. Without AVX-512 the matmul
+// primitive's jit gemm copies the weights into its panels on every call and runs 2-8 rows through its general
+// path; the panel kernel reads weights packed once and runs any row count in register tiles of up to 6 rows. One
+// thread, cold caches, oneDNN held to AVX2 on an AMD Zen 5 (scripts/bench/onednn_micro.cpp panel K N ROWS), panel
+// time over the matmul's: 4 rows 0.49 (256 -> 8001) and 0.67 (256 -> 256), 16 rows 0.85-0.93, 1 and 128 rows
+// 0.92-1.03 (both near the memory's and the FMA units' limits there).
+bool runs_on_panel(MatmulType type) {
+    if (type != MatmulType::f32 || !panel_gemm::available()) return false;
+    const LinearKernel choice = kernel_choice.load(std::memory_order_relaxed);
+    return choice == LinearKernel::panel || (choice == LinearKernel::automatic && !cpu_has_avx512());
 }
 
 // Whether W stays as it is ([out, in] row-major: "ba" of the {in, out} matmul weight) instead of the layout
@@ -212,6 +227,27 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     const auto& engine = dnnl_detail::cpu_engine();
     const int64_t n = out_features_, k = in_features_;
     auto packed = std::make_shared<Packed>();
+    // Storage for weights packed by tolk or by oneDNN's packed gemm: in the arena or on the heap, 64-byte aligned.
+    const auto gemm_storage = [&](std::size_t bytes) {
+        packed->gemm_bytes = bytes;
+        if (arena) {
+            packed->arena = std::move(arena);
+            return packed->arena->allocate(bytes);
+        }
+        void* storage = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+        TOLK_CHECK(storage != nullptr, name_, ": out of memory for ", bytes, " bytes of weights");
+        packed->gemm_storage.reset(storage);
+        return storage;
+    };
+    if (runs_on_panel(type_)) {
+        auto* storage = static_cast<float*>(gemm_storage(panel_gemm::packed_floats(n, k) * sizeof(float)));
+        panel_gemm::pack(weight.f32(), n, k, storage);
+        packed->gemm_weights = storage;
+        packed->panel = true;
+        if (bias) packed->bias_values.assign(bias->f32(), bias->f32() + n);
+        packed_ = std::move(packed);
+        return;
+    }
     const std::size_t gemm_bytes = packed_gemm_bytes(type_, n, k);
     const bool gemm = gemm_bytes > 0;
     packed->u8_sources = type_ == MatmulType::s8 && u8_sources(gemm);
@@ -255,16 +291,7 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
     }
     if (gemm) {
         const auto kind = type_ == MatmulType::s8 ? packed_gemm::Kind::s8 : packed_gemm::Kind::f32;
-        packed->gemm_bytes = gemm_bytes;
-        void* storage = nullptr;
-        if (arena) {
-            storage = arena->allocate(packed->gemm_bytes);
-            packed->arena = std::move(arena);
-        } else {
-            storage = std::aligned_alloc(64, (packed->gemm_bytes + 63) / 64 * 64);
-            TOLK_CHECK(storage != nullptr, name_, ": out of memory for ", packed->gemm_bytes, " bytes of weights");
-            packed->gemm_storage.reset(storage);
-        }
+        void* storage = gemm_storage(gemm_bytes);
         packed_gemm::pack(kind, plain_data, n, k, storage, name_.c_str());
         packed->gemm_weights = storage;
         if (bias && type_ == MatmulType::f32) packed->bias_values.assign(bias->f32(), bias->f32() + n);
@@ -338,6 +365,18 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
 Linear::PackedRows Linear::packed_rows() const {
     PackedRows rows;
     if (!packed_ || type_ != MatmulType::f32) return rows;
+    if (packed_->panel) {
+        // Element (n, k) at (n / 16 * in_features + k) * 16 + n % 16 (see panel_gemm::pack).
+        const int64_t width = panel_gemm::kPanelWidth;
+        rows.row_offset.resize(static_cast<std::size_t>(out_features_));
+        for (int64_t n = 0; n < out_features_; ++n)
+            rows.row_offset[static_cast<std::size_t>(n)] = n / width * in_features_ * width + n % width;
+        rows.column_offset.resize(static_cast<std::size_t>(in_features_));
+        for (int64_t k = 0; k < in_features_; ++k) rows.column_offset[static_cast<std::size_t>(k)] = k * width;
+        rows.data = static_cast<const float*>(packed_->gemm_weights);
+        rows.owner = packed_;
+        return rows;
+    }
     const dnnl_memory_desc_t& md = packed_->weights_md.data;
     if (md.format_kind != dnnl_blocked || md.ndims != 2) return rows;
     const dnnl_blocking_desc_t& blocking = md.format_desc.blocking;
@@ -516,6 +555,16 @@ void Linear::run_staged(DnnlContext& ctx, const void* src, float* y, int64_t row
 void Linear::run_packed_gemm(DnnlContext& ctx, const void* src, float* y, int64_t rows, bool accumulate) const {
     const int64_t n = out_features_, k = in_features_;
     const float* bias = packed_->bias_values.empty() ? nullptr : packed_->bias_values.data();
+    if (packed_->panel) {
+        // relu and swish run in the kernel's epilogue; gelu afterwards.
+        const auto epilogue = activation_ == Activation::relu    ? panel_gemm::Epilogue::relu
+                              : activation_ == Activation::swish ? panel_gemm::Epilogue::swish
+                                                                 : panel_gemm::Epilogue::none;
+        panel_gemm::multiply(static_cast<const float*>(packed_->gemm_weights), n, k, static_cast<const float*>(src),
+                             rows, y, bias, epilogue, accumulate, num_threads());
+        if (activation_ == Activation::gelu) apply_activation(ctx, y, rows);
+        return;
+    }
     if (type_ == MatmulType::s8) {
         // Integer products into scratch, then the same epilogue as the matmul primitive's.
         auto* product = reinterpret_cast<int32_t*>(ctx.impl().scratch_out(rows * n));  // [rows, out_features]
@@ -603,8 +652,10 @@ void Linear::forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
 }
 
 bool Linear::on_packed_gemm() const { return packed_ && packed_->gemm_weights != nullptr; }
+bool Linear::on_panel_gemm() const { return packed_ && packed_->panel; }
 
 std::string Linear::implementation(DnnlContext& ctx, int64_t rows, bool accumulate) const {
+    if (on_panel_gemm()) return "panel gemm";
     if (on_packed_gemm()) return "packed gemm";
     return bind(ctx, row_bucket(first_piece(rows, one_row_pieces_)), accumulate).impl;
 }

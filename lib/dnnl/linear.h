@@ -1,7 +1,7 @@
 // Linear: y = act(x * W^T + b) on a oneDNN matmul, with W converted once to its compute precision (f32, bf16, or
 // s8 with a scale per output channel), prepacked into the layout the kernel wants, and one primitive per row
-// count, built on first use and cached in the caller's DnnlContext; or on oneDNN's packed gemm (int8 on CPUs
-// without AVX-512, see LinearKernel), W packed once for it and any row count run as it is.
+// count, built on first use and cached in the caller's DnnlContext; or, on CPUs without AVX-512 (see LinearKernel),
+// on oneDNN's packed gemm (int8) or tolk's panel kernel (f32), W packed once for it and any row count run as it is.
 #pragma once
 
 #include <cstdint>
@@ -26,12 +26,13 @@ struct BoundPrimitive;
 // Elementwise activation fused into a matmul as a oneDNN post-op.
 enum class Activation { none, relu, gelu, swish };
 
-// The oneDNN kernel a Linear built from now on runs its products on. `automatic`: int8 on the packed gemm on CPUs
-// without AVX-512 (where the matmul primitive runs on the jit gemm, which repacks the weights on every call), and
-// everything else on the matmul primitive (brgemm with weights blocked once from AVX-512 on). `packed_gemm` puts
-// f32 there too; bf16 always runs on the matmul primitive. Tests force either kernel on any CPU. Process-wide; a
-// Linear keeps the kernel it was built for.
-enum class LinearKernel { automatic, matmul, packed_gemm };
+// The kernel a Linear built from now on runs its products on. `automatic`: on CPUs without AVX-512 (where the
+// matmul primitive runs on oneDNN's jit gemm, which repacks the weights on every call) int8 on oneDNN's packed
+// gemm and f32 on tolk's panel kernel (lib/core/panel_gemm.h, AVX2), everything else on the matmul primitive
+// (brgemm with weights blocked once from AVX-512 on). `packed_gemm` puts f32 on the packed gemm too; `panel` puts
+// f32 on the panel kernel (on any CPU with AVX2) and leaves int8 to the automatic choice; bf16 always runs on the
+// matmul primitive. Tests force each kernel on any CPU. Process-wide; a Linear keeps the kernel it was built for.
+enum class LinearKernel { automatic, matmul, packed_gemm, panel };
 void set_linear_kernel(LinearKernel kernel);
 LinearKernel linear_kernel();
 
@@ -63,11 +64,14 @@ public:
     static void forward_same_input(DnnlContext& ctx, const float* x, int64_t rows,
                                    std::initializer_list<std::pair<const Linear*, float*>> outputs);
 
-    // The implementation oneDNN picks for `rows` rows (builds and caches the primitive if needed), or
-    // "packed gemm" for a Linear on oneDNN's packed gemm.
+    // The implementation oneDNN picks for `rows` rows (builds and caches the primitive if needed), "packed gemm"
+    // for a Linear on oneDNN's packed gemm, or "panel gemm" on tolk's panel kernel.
     std::string implementation(DnnlContext& ctx, int64_t rows, bool accumulate = false) const;
-    // Whether this Linear runs on oneDNN's packed gemm (see LinearKernel).
+    // Whether this Linear runs on weights packed for a gemm that takes any row count (oneDNN's packed gemm or
+    // tolk's panel kernel, see LinearKernel) rather than on matmul primitives.
     bool on_packed_gemm() const;
+    // Whether that gemm is tolk's panel kernel.
+    bool on_panel_gemm() const;
 
     // Where the f32 weights sit in their packed layout: W[n][k] (PyTorch's [out_features, in_features]) is
     // data[row_offset[n] + column_offset[k]]. A blocked layout's offset is a sum of one term per dimension, so

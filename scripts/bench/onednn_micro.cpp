@@ -1,4 +1,4 @@
-// Stand-alone oneDNN measurements behind the design notes in lib/dnnl and the README (no tolk code involved):
+// Stand-alone oneDNN measurements behind the design notes in lib/dnnl and the README (tolk code only in `panel`):
 //   matmul   f32 matmul time and GFLOP/s for M rows x K x N with prepacked weights (the kernels tolk's Linear uses)
 //   memory   resident memory each new matmul primitive adds (one per row count; the first ones also page in code)
 //   step     a decoding step's attention scores, [batch, heads, 1, 64] x keys with K/V-cache strides: run-time
@@ -11,8 +11,10 @@
 //   packed   the same product on oneDNN's packed gemm (weights packed once, as tolk's int8 Linear does on CPUs
 //            without AVX-512) against the matmul primitive with the layout Linear gives it there ("ba" for u8
 //            sources, oneDNN's pick for f32), f32 or u8 sources, same cold-cache rounds
+//   panel    f32: tolk's panel kernel (lib/core/panel_gemm.cpp, AVX2) against the matmul primitive with oneDNN's
+//            layout, same cold-cache rounds; run it with ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU
 // Build and run (from the repository root; one thread, as tolk's default workers):
-//   g++ -O2 -std=c++20 scripts/bench/onednn_micro.cpp -ldnnl -o work/onednn_micro
+//   g++ -O2 -std=c++20 -Ilib scripts/bench/onednn_micro.cpp lib/core/panel_gemm.cpp -ldnnl -o work/onednn_micro
 //   OMP_NUM_THREADS=1 work/onednn_micro matmul 256 256 16,32,128
 //   OMP_NUM_THREADS=1 work/onednn_micro matmul 256 8001 1,16,32,128
 //   OMP_NUM_THREADS=1 work/onednn_micro memory 256 256 64
@@ -21,7 +23,11 @@
 //   OMP_NUM_THREADS=1 work/onednn_micro layouts f32 256 1024 1,2,4,8,16,32,64,128
 //   OMP_NUM_THREADS=1 work/onednn_micro layouts u8 256 8001 1,4,16,128
 //   OMP_NUM_THREADS=1 ONEDNN_MAX_CPU_ISA=AVX2 work/onednn_micro packed f32 256 8001 1,2,4,8,16,32,128
+//   OMP_NUM_THREADS=1 ONEDNN_MAX_CPU_ISA=AVX2 work/onednn_micro panel 256 8001 1,2,4,8,16,32,128
 #include <dnnl.hpp>
+
+#include "core/panel_gemm.h"
+#include "core/simd.h"
 
 #include <algorithm>
 #include <chrono>
@@ -334,7 +340,54 @@ void run_packed(const dnnl::engine& engine, dnnl::stream& stream, const std::str
     }
 }
 
+// Y[m, n] = X[m, k] W[n, k]^T on tolk's panel kernel against the f32 matmul primitive (oneDNN's weight layout).
+void run_panel(const dnnl::engine& engine, dnnl::stream& stream, int64_t k, int64_t n,
+               const std::vector<int64_t>& rows) {
+    namespace panel = tolk::panel_gemm;
+    std::vector<char> other(16 << 20);
+    std::vector<float> w_plain(static_cast<std::size_t>(n * k));
+    for (std::size_t i = 0; i < w_plain.size(); ++i) w_plain[i] = static_cast<float>(i % 7) * 0.125f - 0.375f;
+    const std::size_t floats = panel::packed_floats(n, k);
+    float* packed = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
+    panel::pack(w_plain.data(), n, k, packed);
+    for (const int64_t m : rows) {
+        const dnnl::memory::desc a_md({m, k}, dt::f32, tag::ab), c_md({m, n}, dt::f32, tag::ab);
+        dnnl::memory a(a_md, engine), c(c_md, engine);
+        float* a_data = static_cast<float*>(a.get_data_handle());
+        for (int64_t i = 0; i < m * k; ++i) a_data[i] = static_cast<float>(i % 5) * 0.25f - 0.5f;
+        const dnnl::memory::desc w_md({k, n}, dt::f32, tag::any);
+        const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, w_md, c_md), engine);
+        const dnnl::matmul matmul(pd);
+        dnnl::memory plain(dnnl::memory::desc({k, n}, dt::f32, tag::ba), engine, w_plain.data());
+        dnnl::memory w(pd.weights_desc(), engine);
+        dnnl::reorder(plain, w).execute(stream, plain, w);
+        stream.wait();
+        std::vector<float> y(static_cast<std::size_t>(m * n));
+        const auto run = [&](int t) {
+            if (t == 0) {
+                matmul.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, c}});
+                stream.wait();
+            } else {
+                panel::multiply(packed, n, k, a_data, m, y.data(), nullptr, panel::Epilogue::none, false);
+            }
+        };
+        double best[2];
+        best_cold_us(other, run, best);
+        double diff = 0;
+        const float* ref = static_cast<const float*>(c.get_data_handle());
+        for (std::size_t i = 0; i < y.size(); ++i) diff = std::max(diff, static_cast<double>(std::abs(y[i] - ref[i])));
+        std::printf("f32 %ld x %ld x %ld: matmul %8.1f us (%s)  panel %8.1f us  panel/matmul %.2f  "
+                    "(max |difference| %.2g)\n",
+                    static_cast<long>(m), static_cast<long>(k), static_cast<long>(n), best[0], pd.impl_info_str(),
+                    best[1], best[1] / best[0], diff);
+    }
+    std::free(packed);
+}
+
 }  // namespace
+
+// tolk's vector kernels ask this for the CPU's level (lib/dnnl/context.cpp in tolk); the benchmark runs AVX2.
+tolk::simd::Level tolk::simd::level() { return tolk::simd::Level::avx2; }
 
 int main(int argc, char** argv) {
     const std::string what = argc > 1 ? argv[1] : "";
@@ -352,10 +405,12 @@ int main(int argc, char** argv) {
         run_layouts(engine, stream, argv[2], std::atoll(argv[3]), std::atoll(argv[4]), parse_list(argv[5]));
     } else if (what == "packed" && argc == 6) {
         run_packed(engine, stream, argv[2], std::atoll(argv[3]), std::atoll(argv[4]), parse_list(argv[5]));
+    } else if (what == "panel" && argc == 5) {
+        run_panel(engine, stream, std::atoll(argv[2]), std::atoll(argv[3]), parse_list(argv[4]));
     } else {
         std::fprintf(stderr,
                      "usage: onednn_micro matmul K N ROWS,ROWS,... | memory K N COUNT | step BATCH KEYS | layouts "
-                     "f32|s8|u8 K N ROWS,ROWS,... | packed f32|u8 K N ROWS,ROWS,...\n");
+                     "f32|s8|u8 K N ROWS,ROWS,... | packed f32|u8 K N ROWS,ROWS,... | panel K N ROWS,ROWS,...\n");
         return 2;
     }
     return 0;

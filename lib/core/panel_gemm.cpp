@@ -1,0 +1,188 @@
+// The panel kernel: for each panel of 16 weight columns (16 KB at k = 256, held in the first-level cache), every
+// block of 6 activation rows is multiplied over the whole depth in 12 AVX2 registers, then bias, activation or
+// residual sum are applied before the tile is stored. The weights are read once per block of rows, the activations
+// once per panel from the second-level cache.
+#include "core/panel_gemm.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "core/simd.h"
+
+namespace tolk::panel_gemm {
+
+namespace {
+
+// Rows per register tile: 6 x 2 accumulators + 2 weight vectors + 1 broadcast fit AVX2's 16 registers.
+constexpr int kTileRows = 6;
+
+// Rows of x per block: at most ~256 KB of them, so that they stay in the second-level cache while every panel of W
+// passes by.
+int64_t block_rows(int64_t k) { return std::max<int64_t>(kTileRows, 65536 / k / kTileRows * kTileRows); }
+
+[[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline __m256 swish(__m256 v) {
+    // v * sigmoid(v) with e = exp(-|v|) <= 1: sigmoid is 1 / (1 + e) for v >= 0 and e / (1 + e) below.
+    const __m256 magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+    simd::F<8> t;
+    const __m256 negative = _mm256_sub_ps(_mm256_setzero_ps(), magnitude);
+    std::memcpy(&t, &negative, sizeof t);
+    const simd::F<8> e_vec = simd::exp_nonpositive<8>(t);
+    __m256 e;
+    std::memcpy(&e, &e_vec, sizeof e);
+    const __m256 denominator = _mm256_add_ps(_mm256_set1_ps(1.0f), e);
+    const __m256 numerator = _mm256_blendv_ps(_mm256_set1_ps(1.0f), e, v);  // sign bit of v picks e
+    return _mm256_mul_ps(v, _mm256_div_ps(numerator, denominator));
+}
+
+[[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline __m256 finish(__m256 v, const float* bias, const float* y,
+                                                                         Epilogue epilogue, bool accumulate) {
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+    if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(y));
+    switch (epilogue) {
+        case Epilogue::none: break;
+        case Epilogue::relu: v = _mm256_max_ps(v, _mm256_setzero_ps()); break;
+        case Epilogue::swish: v = swish(v); break;
+    }
+    return v;
+}
+
+// y[rows < = kTileRows, cols <= 16] for one panel. `bias` and `y` point at the panel's first column.
+template <int Rows>
+[[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline void tile(const float* x, int64_t k, const float* panel,
+                                                                     float* y, int64_t n, int64_t cols,
+                                                                     const float* bias, Epilogue epilogue,
+                                                                     bool accumulate) {
+    __m256 low[Rows], high[Rows];
+#pragma GCC unroll 8
+    for (int i = 0; i < Rows; ++i) low[i] = high[i] = _mm256_setzero_ps();
+    const float* b = panel;
+    int64_t p = 0;
+    if constexpr (Rows <= 2) {
+        // Few rows make few accumulators, each waiting on its last multiply-add (4 cycles): a second set over
+        // the odd depths keeps twice as many in flight. Each output is then the even sum plus the odd sum.
+        __m256 low_odd[Rows], high_odd[Rows];
+#pragma GCC unroll 8
+        for (int i = 0; i < Rows; ++i) low_odd[i] = high_odd[i] = _mm256_setzero_ps();
+        for (; p + 2 <= k; p += 2, b += 2 * kPanelWidth) {
+            const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+            const __m256 c0 = _mm256_load_ps(b + kPanelWidth), c1 = _mm256_load_ps(b + kPanelWidth + 8);
+#pragma GCC unroll 8
+            for (int i = 0; i < Rows; ++i) {
+                const __m256 a = _mm256_broadcast_ss(x + i * k + p);
+                const __m256 a_odd = _mm256_broadcast_ss(x + i * k + p + 1);
+                low[i] = _mm256_fmadd_ps(a, b0, low[i]);
+                high[i] = _mm256_fmadd_ps(a, b1, high[i]);
+                low_odd[i] = _mm256_fmadd_ps(a_odd, c0, low_odd[i]);
+                high_odd[i] = _mm256_fmadd_ps(a_odd, c1, high_odd[i]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < Rows; ++i) {
+            low[i] = _mm256_add_ps(low[i], low_odd[i]);
+            high[i] = _mm256_add_ps(high[i], high_odd[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (; p < k; ++p, b += kPanelWidth) {
+        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 8
+        for (int i = 0; i < Rows; ++i) {
+            const __m256 a = _mm256_broadcast_ss(x + i * k + p);
+            low[i] = _mm256_fmadd_ps(a, b0, low[i]);
+            high[i] = _mm256_fmadd_ps(a, b1, high[i]);
+        }
+    }
+    if (cols == kPanelWidth) {
+#pragma GCC unroll 8
+        for (int i = 0; i < Rows; ++i) {
+            float* out = y + i * n;
+            const __m256 v0 = finish(low[i], bias, out, epilogue, accumulate);
+            const __m256 v1 = finish(high[i], bias ? bias + 8 : nullptr, out + 8, epilogue, accumulate);
+            _mm256_storeu_ps(out, v0);
+            _mm256_storeu_ps(out + 8, v1);
+        }
+        return;
+    }
+    // The last panel of a width that is not a multiple of 16: through a buffer, storing only the real columns.
+    alignas(32) float bias_part[kPanelWidth] = {};
+    alignas(32) float part[kPanelWidth] = {};
+    if (bias) std::memcpy(bias_part, bias, static_cast<std::size_t>(cols) * sizeof(float));
+#pragma GCC unroll 8
+    for (int i = 0; i < Rows; ++i) {
+        float* out = y + i * n;
+        if (accumulate) std::memcpy(part, out, static_cast<std::size_t>(cols) * sizeof(float));
+        const __m256 v0 = finish(low[i], bias ? bias_part : nullptr, part, epilogue, accumulate);
+        const __m256 v1 = finish(high[i], bias ? bias_part + 8 : nullptr, part + 8, epilogue, accumulate);
+        _mm256_store_ps(part, v0);
+        _mm256_store_ps(part + 8, v1);
+        std::memcpy(out, part, static_cast<std::size_t>(cols) * sizeof(float));
+    }
+}
+
+// Panels [first_panel, end_panel) of the product.
+[[gnu::target("avx2,fma")]] void multiply_avx2(const float* packed, int64_t n, int64_t k, const float* x,
+                                               int64_t rows, float* y, const float* bias, Epilogue epilogue,
+                                               bool accumulate, int64_t first_panel, int64_t end_panel) {
+    const int64_t block = block_rows(k);
+    for (int64_t r0 = 0; r0 < rows; r0 += block) {
+        const int64_t block_end = std::min(rows, r0 + block);
+        for (int64_t p = first_panel; p < end_panel; ++p) {
+            const float* panel = packed + p * k * kPanelWidth;
+            const int64_t c0 = p * kPanelWidth;
+            const int64_t cols = std::min(kPanelWidth, n - c0);
+            const float* panel_bias = bias ? bias + c0 : nullptr;
+            int64_t r = r0;
+            for (; r + kTileRows <= block_end; r += kTileRows)
+                tile<kTileRows>(x + r * k, k, panel, y + r * n + c0, n, cols, panel_bias, epilogue, accumulate);
+            const float* xr = x + r * k;
+            float* yr = y + r * n + c0;
+            switch (block_end - r) {
+                case 5: tile<5>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate); break;
+                case 4: tile<4>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate); break;
+                case 3: tile<3>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate); break;
+                case 2: tile<2>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate); break;
+                case 1: tile<1>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate); break;
+                default: break;
+            }
+        }
+    }
+}
+
+}  // namespace
+
+bool available() { return simd::level() >= simd::Level::avx2; }
+
+std::size_t packed_floats(int64_t n, int64_t k) {
+    return static_cast<std::size_t>((n + kPanelWidth - 1) / kPanelWidth * kPanelWidth * k);
+}
+
+void pack(const float* w, int64_t n, int64_t k, float* packed) {
+    const int64_t panels = (n + kPanelWidth - 1) / kPanelWidth;
+    for (int64_t p = 0; p < panels; ++p) {
+        float* panel = packed + p * k * kPanelWidth;
+        for (int64_t j = 0; j < kPanelWidth; ++j) {
+            const int64_t column = p * kPanelWidth + j;
+            for (int64_t d = 0; d < k; ++d) panel[d * kPanelWidth + j] = column < n ? w[column * k + d] : 0.0f;
+        }
+    }
+}
+
+void multiply(const float* packed, int64_t n, int64_t k, const float* x, int64_t rows, float* y, const float* bias,
+              Epilogue epilogue, bool accumulate, int threads) {
+    const int64_t panels = (n + kPanelWidth - 1) / kPanelWidth;
+    // Each thread takes a run of panels: its own columns of y, all rows.
+    const int64_t parts = std::clamp<int64_t>(threads, 1, panels);
+    if (parts == 1) {
+        multiply_avx2(packed, n, k, x, rows, y, bias, epilogue, accumulate, 0, panels);
+        return;
+    }
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+    for (int64_t part = 0; part < parts; ++part)
+        multiply_avx2(packed, n, k, x, rows, y, bias, epilogue, accumulate, panels * part / parts,
+                      panels * (part + 1) / parts);
+}
+
+}  // namespace tolk::panel_gemm
