@@ -110,9 +110,10 @@ std::size_t packed_gemm_bytes(MatmulType type, int64_t n, int64_t k) {
 // Whether an f32 Linear runs on tolk's panel kernel (lib/core/panel_gemm.h) instead. Without AVX-512 the matmul
 // primitive's jit gemm copies the weights into its panels on every call and runs 2-8 rows through its general
 // path; the panel kernel reads weights packed once and runs any row count in register tiles of up to 6 rows. One
-// thread, cold caches, oneDNN held to AVX2 on an AMD Zen 5 (scripts/bench/onednn_micro.cpp panel K N ROWS), panel
-// time over the matmul's: 4 rows 0.49 (256 -> 8001) and 0.67 (256 -> 256), 16 rows 0.85-0.93, 1 and 128 rows
-// 0.92-1.03 (both near the memory's and the FMA units' limits there).
+// thread, cold caches, oneDNN held to AVX2 on an AMD Zen 5, against the layouts Linear gave the matmul there
+// (scripts/bench/onednn_micro.cpp panel K N 1,2,4,8,16,32,128 for 256 x 256, 256 x 1024, 1024 x 256, 256 x 8001),
+// panel time over the matmul's: 1 row 0.64-0.93, 2 rows 0.44-0.65, 4 rows 0.50-0.90, 8 rows 0.66-0.94, 16 rows
+// 0.78-0.96, 32 rows 0.88-1.03, 128 rows 0.97-1.02 (both at the FMA units' limit there).
 bool runs_on_panel(MatmulType type) {
     if (type != MatmulType::f32 || !panel_gemm::available()) return false;
     const LinearKernel choice = kernel_choice.load(std::memory_order_relaxed);

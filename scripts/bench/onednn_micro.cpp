@@ -11,10 +11,12 @@
 //   packed   the same product on oneDNN's packed gemm (weights packed once, as tolk's int8 Linear does on CPUs
 //            without AVX-512) against the matmul primitive with the layout Linear gives it there ("ba" for u8
 //            sources, oneDNN's pick for f32), f32 or u8 sources, same cold-cache rounds
-//   panel    f32: tolk's panel kernel (lib/core/panel_gemm.cpp, AVX2) against the matmul primitive with oneDNN's
-//            layout, same cold-cache rounds; run it with ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU
+//   panel    f32: tolk's panel kernel (lib/core/panel_gemm.cpp, AVX2) against the matmul primitive with the
+//            layout Linear gave it before the panel kernel, same cold-cache rounds; run it with
+//            ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU
 // Build and run (from the repository root; one thread, as tolk's default workers):
-//   g++ -O2 -std=c++20 -Ilib scripts/bench/onednn_micro.cpp lib/core/panel_gemm.cpp -ldnnl -o work/onednn_micro
+//   g++ -O2 -std=c++20 -fopenmp -Wno-psabi -Ilib scripts/bench/onednn_micro.cpp lib/core/panel_gemm.cpp -ldnnl \
+//       -o work/onednn_micro
 //   OMP_NUM_THREADS=1 work/onednn_micro matmul 256 256 16,32,128
 //   OMP_NUM_THREADS=1 work/onednn_micro matmul 256 8001 1,16,32,128
 //   OMP_NUM_THREADS=1 work/onednn_micro memory 256 256 64
@@ -340,7 +342,7 @@ void run_packed(const dnnl::engine& engine, dnnl::stream& stream, const std::str
     }
 }
 
-// Y[m, n] = X[m, k] W[n, k]^T on tolk's panel kernel against the f32 matmul primitive (oneDNN's weight layout).
+// Y[m, n] = X[m, k] W[n, k]^T on tolk's panel kernel against the f32 matmul primitive.
 void run_panel(const dnnl::engine& engine, dnnl::stream& stream, int64_t k, int64_t n,
                const std::vector<int64_t>& rows) {
     namespace panel = tolk::panel_gemm;
@@ -355,7 +357,10 @@ void run_panel(const dnnl::engine& engine, dnnl::stream& stream, int64_t k, int6
         dnnl::memory a(a_md, engine), c(c_md, engine);
         float* a_data = static_cast<float*>(a.get_data_handle());
         for (int64_t i = 0; i < m * k; ++i) a_data[i] = static_cast<float>(i % 5) * 0.25f - 0.5f;
-        const dnnl::memory::desc w_md({k, n}, dt::f32, tag::any);
+        // The layout Linear gave the matmul on the jit gemm: [out, in] as it is for widening shapes up to 4x
+        // (256 -> 1024), oneDNN's pick for the rest.
+        const bool keeps_rows = n > k && n <= 4 * k;
+        const dnnl::memory::desc w_md({k, n}, dt::f32, keeps_rows ? tag::ba : tag::any);
         const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, w_md, c_md), engine);
         const dnnl::matmul matmul(pd);
         dnnl::memory plain(dnnl::memory::desc({k, n}, dt::f32, tag::ba), engine, w_plain.data());
