@@ -179,7 +179,9 @@ void multiply(const float* packed, int64_t n, int64_t k, const float* x, int64_t
         multiply_avx2(packed, n, k, x, rows, y, bias, epilogue, accumulate, 0, panels);
         return;
     }
+#ifdef _OPENMP
 #pragma omp parallel for num_threads(parts) schedule(static, 1)
+#endif
     for (int64_t part = 0; part < parts; ++part)
         multiply_avx2(packed, n, k, x, rows, y, bias, epilogue, accumulate, panels * part / parts,
                       panels * (part + 1) / parts);
