@@ -23,18 +23,23 @@ constexpr int kTileRows = 6;
 // passes by.
 int64_t block_rows(int64_t k) { return std::max<int64_t>(kTileRows, 65536 / k / kTileRows * kTileRows); }
 
+// v[0..7] <- v * sigmoid(v), in place. With e = exp(-|v|) <= 1, sigmoid is 1 / (1 + e) for v >= 0 and e / (1 + e)
+// below. Through memory and without a target of its own: clang rejects 256-bit vector arguments between functions
+// compiled for different targets, and once inlined into the AVX2 kernel this is AVX2 code.
+[[gnu::always_inline]] inline void swish8(float* v) {
+    using simd::F;
+    const F<8> x = simd::load<8>(v);
+    const F<8> negative = x < 0.0f ? x : -x;  // -|x|
+    const F<8> e = simd::exp_nonpositive<8>(negative);
+    const F<8> one = simd::splat<8>(1.0f);
+    simd::store<8>(v, x * ((x < 0.0f ? e : one) / (one + e)));
+}
+
 [[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline __m256 swish(__m256 v) {
-    // v * sigmoid(v) with e = exp(-|v|) <= 1: sigmoid is 1 / (1 + e) for v >= 0 and e / (1 + e) below.
-    const __m256 magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
-    simd::F<8> t;
-    const __m256 negative = _mm256_sub_ps(_mm256_setzero_ps(), magnitude);
-    std::memcpy(&t, &negative, sizeof t);
-    const simd::F<8> e_vec = simd::exp_nonpositive<8>(t);
-    __m256 e;
-    std::memcpy(&e, &e_vec, sizeof e);
-    const __m256 denominator = _mm256_add_ps(_mm256_set1_ps(1.0f), e);
-    const __m256 numerator = _mm256_blendv_ps(_mm256_set1_ps(1.0f), e, v);  // sign bit of v picks e
-    return _mm256_mul_ps(v, _mm256_div_ps(numerator, denominator));
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, v);
+    swish8(lanes);
+    return _mm256_load_ps(lanes);
 }
 
 [[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline __m256 finish(__m256 v, const float* bias, const float* y,
