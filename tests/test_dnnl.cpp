@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <string>
-#include <optional>
 #include <thread>
 #include <tuple>
 #include <vector>
