@@ -452,9 +452,14 @@ TEST_CASE("session errors name the problem") {
 }
 
 TEST_CASE("the decoding hot path runs no oneDNN reference kernel") {
-    const MarianModel& model = random_model();
+    // Every kind of primitive gets made: Linears on the matmul primitive (f32 would run on the panel kernel, which
+    // has none, on a CPU without AVX-512), and a source and a teacher-forced history longer than the few queries
+    // that tolk's own attention loops take.
+    const LinearKernelScope scope(LinearKernel::matmul);
+    const ModelConfig config = random_config();
+    const MarianModel model(config, random_weights(config, 11));
     MarianSession session(model);
-    session.start({{7, 3, 19, 0}, {25, 11, 0}}, 3);
+    session.start({{7, 3, 19, 4, 8, 9, 10, 11, 12, 13, 14, 0}, {25, 11, 0}}, 3);
     std::vector<int32_t> tokens(6, 59);
     for (int t = 0; t < 20; ++t) {
         session.step(tokens);
@@ -463,7 +468,7 @@ TEST_CASE("the decoding hot path runs no oneDNN reference kernel") {
         }
         tokens.assign(static_cast<std::size_t>(session.rows()), 7);
     }
-    session.forward_logits({{7, 3, 19, 0}}, {{59, 4, 5}});
+    session.forward_logits({{7, 3, 19, 4, 8, 9, 10, 11, 12, 13, 0}}, {{59, 4, 5, 6, 7, 8, 9, 10, 11, 12}});
     const std::vector<std::string> report = session.dnnl_context().primitive_report();
     CHECK(report.size() > 10);
     for (const std::string& line : report) {

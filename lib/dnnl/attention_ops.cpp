@@ -1,11 +1,13 @@
 // Attention matmuls on oneDNN (4-D strided views over the projection buffers, one primitive per shape, cached in
-// the calling context) and the softmax between them, a vectorised loop of our own.
+// the calling context) or, for a few queries, on tolk's own loops; the softmax between them, a vectorised loop of
+// our own.
 #include "dnnl/attention_ops.h"
 
 #include <bit>
 #include <cstring>
 #include <limits>
 
+#include "core/attention_kernels.h"
 #include "core/simd.h"
 
 #include "dnnl/dnnl_internal.h"
@@ -142,91 +144,38 @@ void context_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const floa
     impl.execute(*bound);
 }
 
-// One query per batch item (a decoding step): the key length grows by one every step and the batch shrinks as
-// sentences finish, so fixed-shape primitives would need one per (batch, length) pair: hundreds per run, each
-// JIT-compiled (~0.2 ms) and kept in memory, and an endless supply of them on junk input. These two primitives
-// take every shape at run time. oneDNN 2.6 runs them with gemm:jit, measured as fast as the fixed shapes for one
-// query (scripts/bench/onednn_micro.cpp step: 0.17 us per row and head either way at batch 32). A binary post-op cannot have run-time dimensions, so
-// the mask is written into the scores first and added by a sum post-op (dst = Q K^T + dst). Self-attention
-// steps need no mask (every cached position up to this one is visible): their primitive has no post-op.
-void step_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
-                 const float* mask, float* scores) {
-    const int64_t batch = q.batch, k_len = k.len;
-    const auto run_time = DNNL_RUNTIME_DIM_VAL;
-    auto& impl = ctx.impl();
-    OpKey key;
-    key.op = dnnl_detail::op_step_scores;
-    key.v[0] = n_heads;
-    key.v[1] = d_head;
-    key.v[2] = mask != nullptr;
-    BoundPrimitive* bound = impl.find(key);
-    if (!bound) {
-        const auto& engine = dnnl_detail::cpu_engine();
-        const dnnl::memory::desc q_md({run_time, n_heads, 1, d_head}, dt::f32, dims{run_time, d_head, run_time, 1});
-        const dnnl::memory::desc k_md({run_time, n_heads, d_head, run_time}, dt::f32,
-                                      dims{run_time, d_head, 1, run_time});
-        const dnnl::memory::desc s_md({run_time, n_heads, 1, run_time}, dt::f32,
-                                      dims{run_time, run_time, run_time, 1});
-        dnnl::post_ops ops;
-        if (mask) ops.append_sum(1.f);
-        dnnl::primitive_attr attr;
-        attr.set_post_ops(ops);
-        BoundPrimitive b;
-        b.description = "attention step scores Q " + md_str(q_md) + " x K^T " + md_str(k_md) +
-                        (mask ? " + scores" : "");
-        auto pd = make_pd(b.description, [&] {
-            return dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, k_md, s_md), attr, engine);
-        });
-        b.impl = pd.impl_info_str();
-        b.primitive = dnnl::matmul(pd);
-        bound = &impl.insert(key, std::move(b));
-    }
-    // The mask row of each batch item, once per head: [batch, n_heads, 1, k_len].
-    if (mask)
-        for (int64_t b = 0; b < batch; ++b)
-            for (int64_t h = 0; h < n_heads; ++h)
-                std::memcpy(scores + (b * n_heads + h) * k_len, mask + b * k_len,
-                            static_cast<std::size_t>(k_len) * 4);
-    bound->set(DNNL_ARG_SRC, dnnl::memory::desc({batch, n_heads, 1, d_head}, dt::f32,
-                                                dims{q.batch_stride, d_head, q.row_stride, 1}), q.data);
-    bound->set(DNNL_ARG_WEIGHTS, dnnl::memory::desc({batch, n_heads, d_head, k_len}, dt::f32,
-                                                    dims{k.batch_stride, d_head, 1, k.row_stride}), k.data);
-    bound->set(DNNL_ARG_DST, dnnl::memory::desc({batch, n_heads, 1, k_len}, dt::f32, tag::abcd), scores);
-    impl.execute(*bound);
+// Up to this many queries per batch item run on tolk's own loops (core/attention_kernels.h) instead of oneDNN:
+// a decoding step (one query per row) and the beams of a sentence against its source. The key length grows by
+// one every step and the batch shrinks as sentences finish, so oneDNN would need a primitive per (batch, length)
+// pair or its run-time-shape matmul, whose driver costs ~0.2 us per row and head (scripts/bench/onednn_micro.cpp
+// step): more than the arithmetic of a head of 64 over a few dozen keys. Longer query blocks (the encoder, a
+// teacher-forced pass) stay on oneDNN's batched matmuls.
+constexpr int64_t kDirectQueries = 8;
+
+void direct_scores(int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k, const float* mask,
+                   MaskKind mask_kind, float* scores) {
+    const int64_t q_len = q.len, k_len = k.len;
+    const int64_t mask_items = (mask_kind == MaskKind::per_query ? q_len : 1) * k_len;  // per batch item
+    for (int64_t b = 0; b < q.batch; ++b)
+        for (int64_t h = 0; h < n_heads; ++h)
+            for (int64_t t = 0; t < q_len; ++t) {
+                const float* add = nullptr;
+                if (mask) add = mask + b * mask_items + (mask_kind == MaskKind::per_query ? t * k_len : 0);
+                attention_kernels::dot_rows(q.data + b * q.batch_stride + t * q.row_stride + h * d_head,
+                                            k.data + b * k.batch_stride + h * d_head, k.row_stride, k_len, d_head,
+                                            add, scores + ((b * n_heads + h) * q_len + t) * k_len);
+            }
 }
 
-void step_context(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const float* probs, const HeadsView& v,
-                  float* out, int64_t out_batch_stride, int64_t out_row_stride) {
-    const int64_t batch = v.batch, k_len = v.len;
-    const auto run_time = DNNL_RUNTIME_DIM_VAL;
-    auto& impl = ctx.impl();
-    OpKey key;
-    key.op = dnnl_detail::op_step_context;
-    key.v[0] = n_heads;
-    key.v[1] = d_head;
-    BoundPrimitive* bound = impl.find(key);
-    if (!bound) {
-        const auto& engine = dnnl_detail::cpu_engine();
-        const dnnl::memory::desc p_md({run_time, n_heads, 1, run_time}, dt::f32,
-                                      dims{run_time, run_time, run_time, 1});
-        const dnnl::memory::desc v_md({run_time, n_heads, run_time, d_head}, dt::f32,
-                                      dims{run_time, d_head, run_time, 1});
-        const dnnl::memory::desc o_md({run_time, n_heads, 1, d_head}, dt::f32, dims{run_time, d_head, run_time, 1});
-        BoundPrimitive b;
-        b.description = "attention step context P " + md_str(p_md) + " x V " + md_str(v_md) + " -> " + md_str(o_md);
-        auto pd = make_pd(b.description, [&] {
-            return dnnl::matmul::primitive_desc(dnnl::matmul::desc(p_md, v_md, o_md), engine);
-        });
-        b.impl = pd.impl_info_str();
-        b.primitive = dnnl::matmul(pd);
-        bound = &impl.insert(key, std::move(b));
-    }
-    bound->set(DNNL_ARG_SRC, dnnl::memory::desc({batch, n_heads, 1, k_len}, dt::f32, tag::abcd), probs);
-    bound->set(DNNL_ARG_WEIGHTS, dnnl::memory::desc({batch, n_heads, k_len, d_head}, dt::f32,
-                                                    dims{v.batch_stride, d_head, v.row_stride, 1}), v.data);
-    bound->set(DNNL_ARG_DST, dnnl::memory::desc({batch, n_heads, 1, d_head}, dt::f32,
-                                                dims{out_batch_stride, d_head, out_row_stride, 1}), out);
-    impl.execute(*bound);
+void direct_context(int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len, const HeadsView& v,
+                    float* out, int64_t out_batch_stride, int64_t out_row_stride) {
+    const int64_t k_len = v.len;
+    for (int64_t b = 0; b < v.batch; ++b)
+        for (int64_t h = 0; h < n_heads; ++h)
+            for (int64_t t = 0; t < q_len; ++t)
+                attention_kernels::weighted_rows(probs + ((b * n_heads + h) * q_len + t) * k_len,
+                                                 v.data + b * v.batch_stride + h * d_head, v.row_stride, k_len,
+                                                 d_head, out + b * out_batch_stride + t * out_row_stride + h * d_head);
 }
 
 constexpr int kLanes = 16;
@@ -298,7 +247,7 @@ void attention_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const H
     TOLK_CHECK(q.batch == k.batch, "attention: query batch ", q.batch, " != key batch ", k.batch);
     const int64_t mask_items = (mask_kind == MaskKind::per_query ? q.len : 1) * k.len;  // per batch item
     const int64_t score_items = n_heads * q.len * k.len;
-    if (q.len == 1) return step_scores(ctx, n_heads, d_head, q, k, mask, scores);
+    if (q.len <= kDirectQueries) return direct_scores(n_heads, d_head, q, k, mask, mask_kind, scores);
     in_power_of_two_chunks(q.batch, [&](int64_t offset, int64_t count) {
         scores_chunk(ctx, n_heads, d_head, sub_batch(q, offset, count), sub_batch(k, offset, count),
                      mask ? mask + offset * mask_items : nullptr, mask_kind, scores + offset * score_items);
@@ -314,7 +263,8 @@ void attention_context(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const 
                "attention: output strides (batch ", out_batch_stride, ", row ", out_row_stride, ") cannot hold ",
                q_len, " rows of ", width, " floats");
     const int64_t prob_items = n_heads * q_len * v.len;
-    if (q_len == 1) return step_context(ctx, n_heads, d_head, probs, v, out, out_batch_stride, out_row_stride);
+    if (q_len <= kDirectQueries)
+        return direct_context(n_heads, d_head, probs, q_len, v, out, out_batch_stride, out_row_stride);
     in_power_of_two_chunks(v.batch, [&](int64_t offset, int64_t count) {
         context_chunk(ctx, n_heads, d_head, probs + offset * prob_items, q_len, sub_batch(v, offset, count),
                       out + offset * out_batch_stride, out_batch_stride, out_row_stride);

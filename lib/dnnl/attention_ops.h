@@ -1,7 +1,8 @@
-// The oneDNN core of multi-head attention: Q*K^T (+ additive mask), softmax over keys, and P*V written with the
-// heads merged. All batch items and heads go through one matmul each: heads are a batch dimension expressed
-// with strided memory descriptors over the [batch, len, n_heads * d_head] projection buffers, so nothing is
-// transposed or copied.
+// The core of multi-head attention: Q*K^T (+ additive mask), softmax over keys, and P*V written with the heads
+// merged. Blocks of many queries (the encoder) go through one oneDNN matmul each for all batch items and heads:
+// heads are a batch dimension expressed with strided memory descriptors over the [batch, len, n_heads * d_head]
+// projection buffers, so nothing is transposed or copied. A few queries per batch item (decoding steps) run on
+// tolk's own loops over the same views (core/attention_kernels.h).
 #pragma once
 
 #include <cstdint>

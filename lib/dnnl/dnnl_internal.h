@@ -52,10 +52,6 @@ struct BoundPrimitive {
     dnnl::memory::desc scratchpad;
 
     void set(int arg, const void* data) { args.at(arg).set_data_handle(const_cast<void*>(data)); }
-    // For a primitive made with run-time dimensions: the argument's memory with this call's shape and strides.
-    void set(int arg, const dnnl::memory::desc& md, const void* data) {
-        args.insert_or_assign(arg, dnnl::memory(md, cpu_engine(), const_cast<void*>(data)));
-    }
 };
 
 // The op of an OpKey: which kind of primitive its values describe.
@@ -64,8 +60,6 @@ enum : uint64_t {
     op_attention_context = 2,
     op_linear = 4,
     op_activation = 5,
-    op_step_scores = 6,   // one query per batch item, shapes given at run time
-    op_step_context = 7,
     op_layer_norm = 8,
 };
 

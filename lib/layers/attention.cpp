@@ -1,5 +1,5 @@
 // Multi-head attention: loads the projections (folding the score scale into Q) and runs scores, softmax and the
-// weighted sum of values on oneDNN.
+// weighted sum of values (dnnl/attention_ops.h: oneDNN matmuls, or tolk's loops for a decoding step).
 #include "layers/attention.h"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // MultiHeadAttention: the q/k/v/out projections of one Marian attention block (Hugging Face names
-// <prefix>.{q,k,v,out}_proj) and the attention itself, run as whole-batch oneDNN matmuls.
+// <prefix>.{q,k,v,out}_proj) and the attention itself, run for the whole batch at once (dnnl/attention_ops.h).
 #pragma once
 
 #include <cstdint>
