@@ -680,57 +680,77 @@ TEST_CASE("decoding steps of any batch, key length and head size match a naive l
     }
 }
 
-TEST_CASE("the few-query attention loops match naive sums for any head size, key count and stride") {
-    // Rows of `stride` floats whose tail past the head is NaN: a loop that reads past d_head poisons the result.
+TEST_CASE("the few-query attention loops match naive sums for any head size, head count, key count and stride") {
+    // Key/value rows of `stride` floats whose tail past the heads is NaN, and weights per head `p_stride` apart with
+    // NaN between them: a loop that reads past what it was given poisons its result.
     std::mt19937 rng(13);
-    for (const int64_t d : {1, 7, 8, 16, 24, 48, 64, 80, 256, 272}) {
-        for (const int64_t n : {1, 2, 3, 4, 5, 8, 9, 33}) {
-            const int64_t stride = d + 5;
-            const std::vector<float> q = random_vector(static_cast<std::size_t>(d), rng, -2.f, 2.f);
-            std::vector<float> rows = random_vector(static_cast<std::size_t>(n * stride), rng, -2.f, 2.f);
-            for (int64_t j = 0; j < n; ++j)
-                for (int64_t c = d; c < stride; ++c) rows[static_cast<std::size_t>(j * stride + c)] = std::nanf("");
-            const std::vector<float> add = random_vector(static_cast<std::size_t>(n), rng, -3.f, 3.f);
-            const std::vector<float> p = random_vector(static_cast<std::size_t>(n), rng, 0.f, 1.f);
-            std::vector<float> first_dots, first_plain, first_sums;
-            for (const simd::Level level : testing::simd_levels()) {
-                const testing::SimdLevelScope scope(level);
-                const std::string what = "d " + std::to_string(d) + ", n " + std::to_string(n) + ", level " +
-                                         std::to_string(static_cast<int>(level));
-                std::vector<float> dots(static_cast<std::size_t>(n)), plain(dots.size());
-                std::vector<float> sums(static_cast<std::size_t>(d));
-                attention_kernels::dot_rows(q.data(), rows.data(), stride, n, d, add.data(), dots.data());
-                attention_kernels::dot_rows(q.data(), rows.data(), stride, n, d, nullptr, plain.data());
-                attention_kernels::weighted_rows(p.data(), rows.data(), stride, n, d, sums.data());
-                for (int64_t j = 0; j < n; ++j) {
-                    double want = 0, magnitude = 0;
-                    for (int64_t c = 0; c < d; ++c) {
-                        const double term = double(q[c]) * rows[static_cast<std::size_t>(j * stride + c)];
-                        want += term;
-                        magnitude += std::fabs(term);
+    for (const int64_t heads : {1, 3}) {
+        for (const int64_t d : {1, 7, 8, 16, 24, 48, 64, 80, 256, 272}) {
+            for (const int64_t n : {1, 2, 3, 4, 5, 8, 9, 33}) {
+                const int64_t width = heads * d, stride = width + 5, p_stride = n + 2, out_stride = n + 1;
+                const std::vector<float> q = random_vector(static_cast<std::size_t>(width), rng, -2.f, 2.f);
+                std::vector<float> rows = random_vector(static_cast<std::size_t>(n * stride), rng, -2.f, 2.f);
+                for (int64_t j = 0; j < n; ++j)
+                    for (int64_t c = width; c < stride; ++c)
+                        rows[static_cast<std::size_t>(j * stride + c)] = std::nanf("");
+                const std::vector<float> add = random_vector(static_cast<std::size_t>(n), rng, -3.f, 3.f);
+                std::vector<float> p = random_vector(static_cast<std::size_t>(heads * p_stride), rng, 0.f, 1.f);
+                for (int64_t h = 0; h < heads; ++h)
+                    for (int64_t j = n; j < p_stride; ++j)
+                        p[static_cast<std::size_t>(h * p_stride + j)] = std::nanf("");
+                std::vector<float> first_dots, first_plain, first_sums;
+                for (const simd::Level level : testing::simd_levels()) {
+                    const testing::SimdLevelScope scope(level);
+                    const std::string what = "heads " + std::to_string(heads) + ", d " + std::to_string(d) +
+                                             ", n " + std::to_string(n) + ", level " +
+                                             std::to_string(static_cast<int>(level));
+                    // Outputs start as 7: the score gaps between heads must keep it.
+                    std::vector<float> dots(static_cast<std::size_t>(heads * out_stride), 7.0f), plain(dots);
+                    std::vector<float> sums(static_cast<std::size_t>(width), 7.0f);
+                    attention_kernels::dot_rows(q.data(), rows.data(), stride, n, heads, d, add.data(), dots.data(),
+                                                out_stride);
+                    attention_kernels::dot_rows(q.data(), rows.data(), stride, n, heads, d, nullptr, plain.data(),
+                                                out_stride);
+                    attention_kernels::weighted_rows(p.data(), p_stride, rows.data(), stride, n, heads, d,
+                                                     sums.data());
+                    for (int64_t h = 0; h < heads; ++h) {
+                        for (int64_t j = 0; j < n; ++j) {
+                            double want = 0, magnitude = 0;
+                            for (int64_t c = 0; c < d; ++c) {
+                                const double term =
+                                    double(q[h * d + c]) * rows[static_cast<std::size_t>(j * stride + h * d + c)];
+                                want += term;
+                                magnitude += std::fabs(term);
+                            }
+                            const std::string at = what + " head " + std::to_string(h) + " key " + std::to_string(j);
+                            check_close(plain[h * out_stride + j], want, magnitude, at + " dot");
+                            check_close(dots[h * out_stride + j], want + add[j], magnitude + std::fabs(add[j]),
+                                        at + " dot + add");
+                        }
+                        CHECK(dots[h * out_stride + n] == 7.0f);
+                        CHECK(plain[h * out_stride + n] == 7.0f);
+                        for (int64_t c = 0; c < d; ++c) {
+                            double want = 0, magnitude = 0;
+                            for (int64_t j = 0; j < n; ++j) {
+                                const double term = double(p[h * p_stride + j]) *
+                                                    rows[static_cast<std::size_t>(j * stride + h * d + c)];
+                                want += term;
+                                magnitude += std::fabs(term);
+                            }
+                            check_close(sums[h * d + c], want, magnitude,
+                                        what + " head " + std::to_string(h) + " weighted sum " + std::to_string(c));
+                        }
                     }
-                    check_close(plain[j], want, magnitude, what + " dot " + std::to_string(j));
-                    check_close(dots[j], want + add[j], magnitude + std::fabs(add[j]),
-                                what + " dot + add " + std::to_string(j));
-                }
-                for (int64_t c = 0; c < d; ++c) {
-                    double want = 0, magnitude = 0;
-                    for (int64_t j = 0; j < n; ++j) {
-                        const double term = double(p[j]) * rows[static_cast<std::size_t>(j * stride + c)];
-                        want += term;
-                        magnitude += std::fabs(term);
+                    if (first_dots.empty()) {
+                        first_dots = dots;
+                        first_plain = plain;
+                        first_sums = sums;
+                    } else {  // the same bits at every width
+                        INFO(what);
+                        CHECK(dots == first_dots);
+                        CHECK(plain == first_plain);
+                        CHECK(sums == first_sums);
                     }
-                    check_close(sums[c], want, magnitude, what + " weighted sum " + std::to_string(c));
-                }
-                if (first_dots.empty()) {
-                    first_dots = dots;
-                    first_plain = plain;
-                    first_sums = sums;
-                } else {  // the same bits at every width
-                    INFO(what);
-                    CHECK(dots == first_dots);
-                    CHECK(plain == first_plain);
-                    CHECK(sums == first_sums);
                 }
             }
         }

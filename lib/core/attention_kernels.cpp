@@ -11,12 +11,9 @@ namespace {
 
 // A dot product's lanes: the head's floats d, d + 16, d + 32, ... accumulate in lane d % 16.
 constexpr int kLanes = 16;
-// Heads of up to kMaxBlocks * kLanes floats keep the query in vectors; wider ones, and heads that are not a
-// multiple of 16 floats, take the plain loops below (OPUS-MT models have heads of 64).
-constexpr int64_t kMaxBlocks = 16;
-// A weighted sum runs this many output floats at a time when the head allows it: independent sums that keep the
-// adder busy while each waits for its previous addition.
-constexpr int64_t kWideChunk = 64;
+// Queries of up to kMaxBlocks * kLanes floats (all heads) stay in vectors; wider ones, and heads that are not a
+// multiple of 16 floats, take the plain loops below (OPUS-MT models have heads of 64 and up to 1,024 floats).
+constexpr int64_t kMaxBlocks = 64;
 
 // Lanes l and l + W/2 added: the first half of the vector plus the second.
 template <int W>
@@ -44,91 +41,76 @@ template <int W>
     return pair[0] + pair[1];
 }
 
-float plain_dot(const float* a, const float* b, int64_t n) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
-    return sum;
-}
-
 struct DotRows {
     template <int W>
-    [[gnu::always_inline]] static void run(const float* q, const float* keys, int64_t stride, int64_t n, int64_t d,
-                                           const float* add, float* out) {
+    [[gnu::always_inline]] static void run(const float* q, const float* keys, int64_t stride, int64_t n,
+                                           int64_t heads, int64_t d, const float* add, float* out,
+                                           int64_t out_stride) {
         constexpr int V = kLanes / W;
-        const int64_t blocks = d / kLanes;
-        if (d % kLanes != 0 || blocks > kMaxBlocks) {
-            for (int64_t j = 0; j < n; ++j) {
-                const float dot = plain_dot(q, keys + j * stride, d);
-                out[j] = add ? dot + add[j] : dot;
-            }
+        const int64_t blocks = d / kLanes;  // per head
+        if (d % kLanes != 0 || heads * blocks > kMaxBlocks) {
+            for (int64_t j = 0; j < n; ++j)
+                for (int64_t h = 0; h < heads; ++h) {
+                    const float* k = keys + j * stride + h * d;
+                    float dot = 0.0f;
+                    for (int64_t i = 0; i < d; ++i) dot += q[h * d + i] * k[i];
+                    out[h * out_stride + j] = add ? dot + add[j] : dot;
+                }
             return;
         }
         simd::F<W> qv[kMaxBlocks * V];
-        for (int64_t i = 0; i < blocks * V; ++i) qv[i] = simd::load<W>(q + i * W);
-        // Four keys at a time: four independent sums.
-        constexpr int kKeys = 4;
-        int64_t j = 0;
-        for (; j + kKeys <= n; j += kKeys) {
-            simd::F<W> acc[kKeys][V] = {};
-            for (int64_t c = 0; c < blocks; ++c)
-                for (int r = 0; r < kKeys; ++r)
+        for (int64_t i = 0; i < heads * blocks * V; ++i) qv[i] = simd::load<W>(q + i * W);
+        for (int64_t j = 0; j < n; ++j) {
+            const float* row = keys + j * stride;
+            for (int64_t h = 0; h < heads; ++h) {
+                simd::F<W> acc[V] = {};
+                for (int64_t c = h * blocks; c < (h + 1) * blocks; ++c)
                     for (int v = 0; v < V; ++v)
-                        acc[r][v] += qv[c * V + v] * simd::load<W>(keys + (j + r) * stride + c * kLanes + v * W);
-            for (int r = 0; r < kKeys; ++r) {
-                const float dot = sum16<W>(acc[r]);
-                out[j + r] = add ? dot + add[j + r] : dot;
+                        acc[v] += qv[c * V + v] * simd::load<W>(row + c * kLanes + v * W);
+                const float dot = sum16<W>(acc);
+                out[h * out_stride + j] = add ? dot + add[j] : dot;
             }
-        }
-        for (; j < n; ++j) {
-            simd::F<W> acc[V] = {};
-            for (int64_t c = 0; c < blocks; ++c)
-                for (int v = 0; v < V; ++v)
-                    acc[v] += qv[c * V + v] * simd::load<W>(keys + j * stride + c * kLanes + v * W);
-            const float dot = sum16<W>(acc);
-            out[j] = add ? dot + add[j] : dot;
         }
     }
 };
 
-// out[0, C) = sum_j p[j] * values[j * stride + (0, C)] for one chunk of C floats (a multiple of W).
-template <int W, int64_t C>
-[[gnu::always_inline]] inline void weighted_chunk(const float* p, const float* values, int64_t stride, int64_t n,
-                                                  float* out) {
-    constexpr int64_t V = C / W;
-    simd::F<W> acc[V] = {};
-    for (int64_t j = 0; j < n; ++j) {
-        const simd::F<W> pj = simd::splat<W>(p[j]);
-        const float* row = values + j * stride;
-        for (int64_t v = 0; v < V; ++v) acc[v] += pj * simd::load<W>(row + v * W);
-    }
-    for (int64_t v = 0; v < V; ++v) simd::store<W>(out + v * W, acc[v]);
-}
-
 struct WeightedRows {
     template <int W>
-    [[gnu::always_inline]] static void run(const float* p, const float* values, int64_t stride, int64_t n, int64_t d,
-                                           float* out) {
-        int64_t c = 0;
-        if (d % kWideChunk == 0)
-            for (; c < d; c += kWideChunk) weighted_chunk<W, kWideChunk>(p, values + c, stride, n, out + c);
-        for (; c + kLanes <= d; c += kLanes) weighted_chunk<W, kLanes>(p, values + c, stride, n, out + c);
-        for (; c < d; ++c) {
-            float sum = 0.0f;
-            for (int64_t j = 0; j < n; ++j) sum += p[j] * values[j * stride + c];
-            out[c] = sum;
+    [[gnu::always_inline]] static void run(const float* p, int64_t p_stride, const float* values, int64_t stride,
+                                           int64_t n, int64_t heads, int64_t d, float* out) {
+        const int64_t width = heads * d;
+        std::memset(out, 0, static_cast<std::size_t>(width) * sizeof(float));
+        if (d % W != 0) {
+            for (int64_t j = 0; j < n; ++j)
+                for (int64_t h = 0; h < heads; ++h) {
+                    const float pj = p[h * p_stride + j];
+                    const float* v = values + j * stride + h * d;
+                    for (int64_t i = 0; i < d; ++i) out[h * d + i] += pj * v[i];
+                }
+            return;
+        }
+        // Every output float is its own running sum over j, kept in `out` (a few kB, in L1) between key rows.
+        for (int64_t j = 0; j < n; ++j) {
+            const float* row = values + j * stride;
+            for (int64_t h = 0; h < heads; ++h) {
+                const simd::F<W> pj = simd::splat<W>(p[h * p_stride + j]);
+                for (int64_t i = h * d; i < (h + 1) * d; i += W)
+                    simd::store<W>(out + i, simd::load<W>(out + i) + pj * simd::load<W>(row + i));
+            }
         }
     }
 };
 
 }  // namespace
 
-void dot_rows(const float* q, const float* keys, int64_t key_stride, int64_t n, int64_t d_head, const float* add,
-              float* out) {
-    simd::call<DotRows>(q, keys, key_stride, n, d_head, add, out);
+void dot_rows(const float* q, const float* keys, int64_t key_stride, int64_t n, int64_t heads, int64_t d_head,
+              const float* add, float* out, int64_t out_head_stride) {
+    simd::call<DotRows>(q, keys, key_stride, n, heads, d_head, add, out, out_head_stride);
 }
 
-void weighted_rows(const float* p, const float* values, int64_t value_stride, int64_t n, int64_t d_head, float* out) {
-    simd::call<WeightedRows>(p, values, value_stride, n, d_head, out);
+void weighted_rows(const float* p, int64_t p_head_stride, const float* values, int64_t value_stride, int64_t n,
+                   int64_t heads, int64_t d_head, float* out) {
+    simd::call<WeightedRows>(p, p_head_stride, values, value_stride, n, heads, d_head, out);
 }
 
 }  // namespace tolk::attention_kernels

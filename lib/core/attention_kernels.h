@@ -5,6 +5,9 @@
 // takes ~0.2 us per (row, head) whatever the work (scripts/bench/onednn_micro.cpp step). A step of 32 rows over
 // 12 keys, 4 heads of 64, is ~100 k multiply-adds: the driver, not the arithmetic, set its time.
 //
+// Both loops take every head of a query at once and walk the keys (or values) row by row: a row holds all heads
+// side by side, so the memory is read in order, not in one stride per head.
+//
 // Results do not depend on the vector width: a dot product accumulates 16 lanes (two 8-float vectors on AVX2, four
 // 4-float ones on baseline x86-64) summed in one fixed tree, and a weighted sum is its own lane per output. The
 // build compiles this file with -ffp-contract=off (CMakeLists.txt): no width fuses a multiply-add, so every width
@@ -15,11 +18,15 @@
 
 namespace tolk::attention_kernels {
 
-// out[j] = sum_d q[d] * keys[j * key_stride + d] (+ add[j] when add is not nullptr), for j < n, d < d_head.
-void dot_rows(const float* q, const float* keys, int64_t key_stride, int64_t n, int64_t d_head, const float* add,
-              float* out);
+// For each head h < heads and key j < n:
+//   out[h * out_head_stride + j] = sum_d q[h * d_head + d] * keys[j * key_stride + h * d_head + d] (+ add[j])
+// (add nullptr: nothing added).
+void dot_rows(const float* q, const float* keys, int64_t key_stride, int64_t n, int64_t heads, int64_t d_head,
+              const float* add, float* out, int64_t out_head_stride);
 
-// out[d] = sum_j p[j] * values[j * value_stride + d], for d < d_head, j < n (in order of j).
-void weighted_rows(const float* p, const float* values, int64_t value_stride, int64_t n, int64_t d_head, float* out);
+// For each head h < heads and d < d_head, summed over j < n in order:
+//   out[h * d_head + d] = sum_j p[h * p_head_stride + j] * values[j * value_stride + h * d_head + d]
+void weighted_rows(const float* p, int64_t p_head_stride, const float* values, int64_t value_stride, int64_t n,
+                   int64_t heads, int64_t d_head, float* out);
 
 }  // namespace tolk::attention_kernels

@@ -157,25 +157,24 @@ void direct_scores(int64_t n_heads, int64_t d_head, const HeadsView& q, const He
     const int64_t q_len = q.len, k_len = k.len;
     const int64_t mask_items = (mask_kind == MaskKind::per_query ? q_len : 1) * k_len;  // per batch item
     for (int64_t b = 0; b < q.batch; ++b)
-        for (int64_t h = 0; h < n_heads; ++h)
-            for (int64_t t = 0; t < q_len; ++t) {
-                const float* add = nullptr;
-                if (mask) add = mask + b * mask_items + (mask_kind == MaskKind::per_query ? t * k_len : 0);
-                attention_kernels::dot_rows(q.data + b * q.batch_stride + t * q.row_stride + h * d_head,
-                                            k.data + b * k.batch_stride + h * d_head, k.row_stride, k_len, d_head,
-                                            add, scores + ((b * n_heads + h) * q_len + t) * k_len);
-            }
+        for (int64_t t = 0; t < q_len; ++t) {
+            const float* add = nullptr;
+            if (mask) add = mask + b * mask_items + (mask_kind == MaskKind::per_query ? t * k_len : 0);
+            // scores[b, h, t, :] for every head h
+            attention_kernels::dot_rows(q.data + b * q.batch_stride + t * q.row_stride, k.data + b * k.batch_stride,
+                                        k.row_stride, k_len, n_heads, d_head, add,
+                                        scores + (b * n_heads * q_len + t) * k_len, q_len * k_len);
+        }
 }
 
 void direct_context(int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len, const HeadsView& v,
                     float* out, int64_t out_batch_stride, int64_t out_row_stride) {
     const int64_t k_len = v.len;
     for (int64_t b = 0; b < v.batch; ++b)
-        for (int64_t h = 0; h < n_heads; ++h)
-            for (int64_t t = 0; t < q_len; ++t)
-                attention_kernels::weighted_rows(probs + ((b * n_heads + h) * q_len + t) * k_len,
-                                                 v.data + b * v.batch_stride + h * d_head, v.row_stride, k_len,
-                                                 d_head, out + b * out_batch_stride + t * out_row_stride + h * d_head);
+        for (int64_t t = 0; t < q_len; ++t)
+            attention_kernels::weighted_rows(probs + (b * n_heads * q_len + t) * k_len, q_len * k_len,
+                                             v.data + b * v.batch_stride, v.row_stride, k_len, n_heads, d_head,
+                                             out + b * out_batch_stride + t * out_row_stride);
 }
 
 constexpr int kLanes = 16;

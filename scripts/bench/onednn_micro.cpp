@@ -1,8 +1,9 @@
 // Stand-alone oneDNN measurements behind the design notes in lib/dnnl and the README (tolk code only in `panel`):
 //   matmul   f32 matmul time and GFLOP/s for M rows x K x N with prepacked weights (the kernels tolk's Linear uses)
 //   memory   resident memory each new matmul primitive adds (one per row count; the first ones also page in code)
-//   step     a decoding step's attention scores, [batch, heads, 1, 64] x keys with K/V-cache strides: run-time
-//            shapes (tolk's) against a fixed-shape primitive
+//   step     a decoding step's attention scores, [batch, heads, 1, 64] x keys with K/V-cache strides: oneDNN with
+//            run-time shapes (tolk's before lib/core/attention_kernels) and a fixed-shape primitive, against
+//            tolk's loops (which also time the weighted sum of values)
 //   blockdiag  a decoding step's self-attention matmuls (scores and weighted values) head by head, as tolk runs
 //            them, against one block-diagonal product per row, cold caches
 //   layouts  one matmul with the weights as "ab" ({in, out} row-major, what oneDNN's jit gemm picks) and as "ba"
@@ -15,8 +16,8 @@
 //            layout Linear gave it before the panel kernel, same cold-cache rounds; run it with
 //            ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU
 // Build and run (from the repository root; one thread, as tolk's default workers):
-//   g++ -O2 -std=c++20 -fopenmp -Wno-psabi -Ilib scripts/bench/onednn_micro.cpp lib/core/panel_gemm.cpp -ldnnl \
-//       -o work/onednn_micro
+//   g++ -O2 -std=c++20 -fopenmp -Wno-psabi -ffp-contract=off -Ilib scripts/bench/onednn_micro.cpp \
+//       lib/core/panel_gemm.cpp lib/core/attention_kernels.cpp -ldnnl -o work/onednn_micro
 //   OMP_NUM_THREADS=1 work/onednn_micro matmul 256 256 16,32,128
 //   OMP_NUM_THREADS=1 work/onednn_micro matmul 256 8001 1,16,32,128
 //   OMP_NUM_THREADS=1 work/onednn_micro memory 256 256 64
@@ -28,6 +29,7 @@
 //   OMP_NUM_THREADS=1 ONEDNN_MAX_CPU_ISA=AVX2 work/onednn_micro panel 256 8001 1,2,4,8,16,32,128
 #include <dnnl.hpp>
 
+#include "core/attention_kernels.h"
 #include "core/panel_gemm.h"
 #include "core/simd.h"
 
@@ -154,6 +156,23 @@ void run_step(const dnnl::engine& engine, dnnl::stream& stream, int64_t batch, i
                     static_cast<long>(batch), static_cast<long>(keys), pd == &run_time ? "run-time" : "fixed",
                     us, us / static_cast<double>(batch * heads), pd->impl_info_str());
     }
+    // tolk's loops for the same scores, and for the weighted sum of the values (the cache as V) that follows.
+    std::vector<float> out(batch * d_model);
+    const double dots = time_us([&] {
+        for (int64_t b = 0; b < batch; ++b)
+            tolk::attention_kernels::dot_rows(q.data() + b * d_model, k.data() + b * capacity * d_model, d_model,
+                                              keys, heads, d_head, nullptr, s.data() + b * heads * keys, keys);
+    });
+    const double sums = time_us([&] {
+        for (int64_t b = 0; b < batch; ++b)
+            tolk::attention_kernels::weighted_rows(s.data() + b * heads * keys, keys,
+                                                   k.data() + b * capacity * d_model, d_model, keys, heads, d_head,
+                                                   out.data() + b * d_model);
+    });
+    std::printf("step scores, batch %ld, %ld keys, tolk's loops: %7.1f us (%.2f us per row and head); weighted "
+                "sums %7.1f us (%.2f us per row and head)\n",
+                static_cast<long>(batch), static_cast<long>(keys), dots, dots / static_cast<double>(batch * heads),
+                sums, sums / static_cast<double>(batch * heads));
 }
 
 // Best microseconds per call of run(t) for t = 0 and 1 over 5 alternating rounds, each call after `other` (16 MB)
@@ -391,8 +410,14 @@ void run_panel(const dnnl::engine& engine, dnnl::stream& stream, int64_t k, int6
 
 }  // namespace
 
-// tolk's vector kernels ask this for the CPU's level (lib/dnnl/context.cpp in tolk); the benchmark runs AVX2.
-tolk::simd::Level tolk::simd::level() { return tolk::simd::Level::avx2; }
+// tolk's vector kernels ask this for the CPU's level (lib/dnnl/context.cpp in tolk): AVX-512 where the CPU has it
+// and ONEDNN_MAX_CPU_ISA is not set, else AVX2.
+tolk::simd::Level tolk::simd::level() {
+    static const Level level = __builtin_cpu_supports("avx512f") && std::getenv("ONEDNN_MAX_CPU_ISA") == nullptr
+                                   ? Level::avx512
+                                   : Level::avx2;
+    return level;
+}
 
 int main(int argc, char** argv) {
     const std::string what = argc > 1 ? argv[1] : "";
