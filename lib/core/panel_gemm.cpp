@@ -1,7 +1,10 @@
 // The panel kernel: for each panel of 16 weight columns (16 KB at k = 256, held in the first-level cache), every
 // block of 6 activation rows is multiplied over the whole depth in 12 AVX2 registers, then bias, activation or
 // residual sum are applied before the tile is stored. The weights are read once per block of rows, the activations
-// once per panel from the second-level cache.
+// once per panel from the second-level cache. While the first tile of a panel runs, the next panel is prefetched:
+// the vocabulary's 8 MB of weights come from the third-level cache or memory every step, and the hardware
+// prefetcher stops at each 4 KB page of a 16 KB panel (AMD Zen 5 held to AVX2, Multi30k greedy float32, 5
+// alternating runs: 1.71 -> 1.57 s).
 #include "core/panel_gemm.h"
 
 #include <immintrin.h>
@@ -59,7 +62,7 @@ template <int Rows>
 [[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline void tile(const float* x, int64_t k, const float* panel,
                                                                      float* y, int64_t n, int64_t cols,
                                                                      const float* bias, Epilogue epilogue,
-                                                                     bool accumulate) {
+                                                                     bool accumulate, const float* next) {
     __m256 low[Rows], high[Rows];
 #pragma GCC unroll 8
     for (int i = 0; i < Rows; ++i) low[i] = high[i] = _mm256_setzero_ps();
@@ -72,6 +75,10 @@ template <int Rows>
 #pragma GCC unroll 8
         for (int i = 0; i < Rows; ++i) low_odd[i] = high_odd[i] = _mm256_setzero_ps();
         for (; p + 2 <= k; p += 2, b += 2 * kPanelWidth) {
+            if (next) {
+                _mm_prefetch(reinterpret_cast<const char*>(next + p * kPanelWidth), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(next + (p + 1) * kPanelWidth), _MM_HINT_T0);
+            }
             const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
             const __m256 c0 = _mm256_load_ps(b + kPanelWidth), c1 = _mm256_load_ps(b + kPanelWidth + 8);
 #pragma GCC unroll 8
@@ -92,6 +99,7 @@ template <int Rows>
     }
 #pragma GCC unroll 4
     for (; p < k; ++p, b += kPanelWidth) {
+        if (next) _mm_prefetch(reinterpret_cast<const char*>(next + p * kPanelWidth), _MM_HINT_T0);
         const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 8
         for (int i = 0; i < Rows; ++i) {
@@ -139,17 +147,20 @@ template <int Rows>
             const int64_t c0 = p * kPanelWidth;
             const int64_t cols = std::min(kPanelWidth, n - c0);
             const float* panel_bias = bias ? bias + c0 : nullptr;
+            // The first full tile of a panel fetches the next panel into the cache while it works on this one. With
+            // fewer rows than a tile the weights stream through once, and the hardware prefetcher keeps up.
+            const float* next = p + 1 < end_panel ? panel + k * kPanelWidth : nullptr;
             int64_t r = r0;
-            for (; r + kTileRows <= block_end; r += kTileRows)
-                tile<kTileRows>(x + r * k, k, panel, y + r * n + c0, n, cols, panel_bias, epilogue, accumulate);
+            for (; r + kTileRows <= block_end; r += kTileRows, next = nullptr)
+                tile<kTileRows>(x + r * k, k, panel, y + r * n + c0, n, cols, panel_bias, epilogue, accumulate, next);
             const float* xr = x + r * k;
             float* yr = y + r * n + c0;
             switch (block_end - r) {
-                case 5: tile<5>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate); break;
-                case 4: tile<4>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate); break;
-                case 3: tile<3>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate); break;
-                case 2: tile<2>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate); break;
-                case 1: tile<1>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate); break;
+                case 5: tile<5>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
+                case 4: tile<4>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
+                case 3: tile<3>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
+                case 2: tile<2>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
+                case 1: tile<1>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
                 default: break;
             }
         }
