@@ -168,11 +168,12 @@ TEST_CASE("low-precision Linear stays within its quantization error of the exact
                 const Tensor b = random_tensor({c.out}, rng);
                 const Linear linear(w, c.bias ? &b : nullptr, c.act, "test.lowp", type);
                 CHECK(linear.type() == type);
-                // bf16 runs on the matmul primitive only; the panel kernel is f32's, and leaves int8 to the
-                // automatic choice (the packed gemm without AVX-512).
+                // bf16 runs on the matmul primitive only; int8 on oneDNN's packed gemm or tolk's panel kernel
+                // when forced (both wherever there is AVX2).
                 CHECK(linear.on_packed_gemm() ==
-                      (type == MatmulType::s8 && (kernel == LinearKernel::packed_gemm ||
-                                                  (kernel == LinearKernel::panel && !cpu_has_avx512()))));
+                      (type == MatmulType::s8 &&
+                       (kernel == LinearKernel::packed_gemm || kernel == LinearKernel::panel)));
+                CHECK(linear.on_panel_gemm() == (type == MatmulType::s8 && kernel == LinearKernel::panel));
                 for (int64_t rows : {1, 5, 40}) {
                     const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * c.in), rng);
                     const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * c.out), rng);
@@ -260,6 +261,62 @@ TEST_CASE("int8 Linear gives the same numbers on the matmul primitive and on the
             INFO(in, "->", out, " rows ", rows);
             CHECK(y0 == y1);
             CHECK(y0 == y2);
+        }
+    }
+}
+
+TEST_CASE("int8 on the panel kernel: exact integer products, then the epilogue's multiplies and adds in order") {
+    // The oracle quantizes x and W itself (x per row within +-127, W per output channel within +-63, as the panel
+    // kernel needs), sums the integer products in 64 bits and applies the scales and bias one rounding at a time
+    // (volatile: no fused multiply-add), so the kernel must match it bit for bit; swish only within rounding.
+    std::mt19937 rng(21);
+    DnnlContext ctx;
+    const LinearKernelScope scope(LinearKernel::panel);
+    // Depths that are and are not multiples of 4, widths that are and are not multiples of 16.
+    const std::vector<std::pair<int64_t, int64_t>> shapes = {{48, 80}, {7, 19}, {13, 16}, {256, 301}, {1024, 256}};
+    for (const auto& [in, out] : shapes) {
+        const Tensor w = random_tensor({out, in}, rng), b = random_tensor({out}, rng);
+        std::vector<int8_t> wq(static_cast<std::size_t>(out * in));
+        std::vector<float> col_scales(static_cast<std::size_t>(out));
+        quantize_rows_s8(w.f32(), out, in, wq.data(), col_scales.data(), 63);
+        for (const Activation act : {Activation::none, Activation::relu, Activation::swish}) {
+            for (const bool accumulate : {false, true}) {
+                if (accumulate && act != Activation::none) continue;
+                for (const bool with_bias : {true, false}) {
+                    const Linear linear(w, with_bias ? &b : nullptr, act, "test.s8.panel", MatmulType::s8);
+                    REQUIRE(linear.on_panel_gemm());
+                    for (int64_t rows : {1, 2, 3, 4, 5, 9, 40}) {
+                        const std::vector<float> x = random_vector(static_cast<std::size_t>(rows * in), rng);
+                        const std::vector<float> y0 = random_vector(static_cast<std::size_t>(rows * out), rng);
+                        std::vector<int8_t> xq(x.size());
+                        std::vector<float> row_scales(static_cast<std::size_t>(rows));
+                        quantize_rows_s8(x.data(), rows, in, xq.data(), row_scales.data(), 127);
+                        std::vector<float> y = y0;
+                        linear.forward(ctx, x.data(), y.data(), rows, accumulate);
+                        int mismatches = 0;
+                        for (int64_t r = 0; r < rows; ++r)
+                            for (int64_t o = 0; o < out; ++o) {
+                                int64_t acc = 0;
+                                for (int64_t i = 0; i < in; ++i)
+                                    acc += int64_t{xq[r * in + i]} * wq[o * in + i];
+                                volatile float v = static_cast<float>(acc) * row_scales[r];
+                                v = v * col_scales[o];
+                                if (with_bias) v = v + b.f32()[o];
+                                if (accumulate) v = y0[r * out + o] + v;
+                                const float got = y[r * out + o];
+                                if (act == Activation::swish) {
+                                    const double want = apply_activation(act, v);
+                                    if (!(std::fabs(got - want) <= 1e-6 * std::fabs(want) + 1e-7)) ++mismatches;
+                                } else if (got != (act == Activation::relu ? std::max(float(v), 0.0f) : float(v))) {
+                                    ++mismatches;
+                                }
+                            }
+                        INFO(in, "->", out, " rows ", rows, " activation ", static_cast<int>(act), " accumulate ",
+                             accumulate, " bias ", with_bias);
+                        CHECK(mismatches == 0);
+                    }
+                }
+            }
         }
     }
 }
@@ -881,7 +938,7 @@ TEST_CASE("hot-path primitives do not fall back to oneDNN reference kernels") {
     CHECK(proj.implementation(ctx, 240).rfind(expected, 0) == 0);
     CHECK(vocab_proj.implementation(ctx, 4).rfind(expected, 0) == 0);
     REQUIRE(lowp.front().type() == MatmulType::s8);
-    CHECK(lowp.front().implementation(ctx, 4).rfind(cpu_has_avx512() ? "brg" : "packed gemm", 0) == 0);
+    CHECK(lowp.front().implementation(ctx, 4).rfind(cpu_has_avx512() ? "brg" : "panel gemm", 0) == 0);
     // Without AVX-512, f32 projections run on tolk's panel kernel instead of the jit gemm.
     const Linear automatic(w_proj, &b_proj, Activation::none, "proj");
     CHECK(automatic.implementation(ctx, 4).rfind(cpu_has_avx512() ? "brg" : "panel gemm", 0) == 0);

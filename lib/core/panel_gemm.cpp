@@ -167,9 +167,173 @@ template <int Rows>
     }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// int8. Four rows per tile: 4 x 2 int32 accumulators, 2 weight vectors, a broadcast, the pair sums and the int16
+// ones fill AVX2's 16 registers.
+constexpr int kTileRowsS8 = 4;
+constexpr int64_t kQuad = 4;  // depths per 32-bit group
+
+// The 4 bytes x[p..p+3] of a row as one int32 (past k: zeros, which meet zero weights).
+[[gnu::always_inline]] inline int32_t quad(const uint8_t* x, int64_t p, int64_t k) {
+    int32_t v = 0;
+    std::memcpy(&v, x + p, static_cast<std::size_t>(std::min<int64_t>(kQuad, k - p)));
+    return v;
+}
+
+// One group of 4 depths: 16 columns x 4 bytes of W in two vectors, against 4 bytes of each row broadcast.
+template <int Rows>
+[[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline void step_s8(const int8_t* b, const int32_t* quads,
+                                                                        __m256i* low, __m256i* high) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b));
+    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + 32));
+#pragma GCC unroll 8
+    for (int i = 0; i < Rows; ++i) {
+        const __m256i a = _mm256_set1_epi32(quads[i]);
+        low[i] = _mm256_add_epi32(low[i], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b0), ones));
+        high[i] = _mm256_add_epi32(high[i], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b1), ones));
+    }
+}
+
+[[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline __m256 dequantize(__m256i acc, const float* shift,
+                                                                             float row_scale, const float* col_scale,
+                                                                             const float* bias) {
+    __m256 v = _mm256_cvtepi32_ps(acc);
+    if (shift) v = _mm256_sub_ps(v, _mm256_loadu_ps(shift));
+    v = _mm256_mul_ps(_mm256_mul_ps(v, _mm256_set1_ps(row_scale)), _mm256_loadu_ps(col_scale));
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+    return v;
+}
+
+// y[rows <= kTileRowsS8, cols <= 16] for one panel; `c0` is the panel's first column.
+template <int Rows>
+[[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline void tile_s8(const uint8_t* x, int64_t k,
+                                                                        const int8_t* panel, float* y, int64_t n,
+                                                                        int64_t c0, int64_t cols, int64_t r0,
+                                                                        const Dequantize& dq, const float* bias,
+                                                                        Epilogue epilogue, bool accumulate,
+                                                                        const int8_t* next) {
+    __m256i low[Rows], high[Rows];
+#pragma GCC unroll 8
+    for (int i = 0; i < Rows; ++i) low[i] = high[i] = _mm256_setzero_si256();
+    const int8_t* b = panel;
+    int32_t quads[Rows];
+    int64_t p = 0;
+    for (; p + kQuad <= k; p += kQuad, b += kQuad * kPanelWidth) {
+        if (next) _mm_prefetch(reinterpret_cast<const char*>(next + p * kPanelWidth), _MM_HINT_T0);
+#pragma GCC unroll 8
+        for (int i = 0; i < Rows; ++i) std::memcpy(&quads[i], x + i * k + p, sizeof(int32_t));
+        step_s8<Rows>(b, quads, low, high);
+    }
+    if (p < k) {
+#pragma GCC unroll 8
+        for (int i = 0; i < Rows; ++i) quads[i] = quad(x + i * k, p, k);
+        step_s8<Rows>(b, quads, low, high);
+    }
+
+    alignas(32) float part[kPanelWidth];
+    const float* shift = dq.col_shift ? dq.col_shift + c0 : nullptr;
+    const float* col_scale = dq.col_scales + c0;
+    const float* panel_bias = bias ? bias + c0 : nullptr;
+    // The last panel of a width that is not a multiple of 16: its scales, shift and bias through zero-padded copies.
+    alignas(32) float shift_part[kPanelWidth] = {}, scale_part[kPanelWidth] = {}, bias_part[kPanelWidth] = {};
+    if (cols < kPanelWidth) {
+        const auto size = static_cast<std::size_t>(cols) * sizeof(float);
+        if (shift) shift = static_cast<const float*>(std::memcpy(shift_part, shift, size));
+        col_scale = static_cast<const float*>(std::memcpy(scale_part, col_scale, size));
+        if (panel_bias) panel_bias = static_cast<const float*>(std::memcpy(bias_part, panel_bias, size));
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < Rows; ++i) {
+        float* out = y + i * n;
+        const float row_scale = dq.row_scales[r0 + i];
+        __m256 v0 = dequantize(low[i], shift, row_scale, col_scale, panel_bias);
+        __m256 v1 = dequantize(high[i], shift ? shift + 8 : nullptr, row_scale, col_scale + 8,
+                               panel_bias ? panel_bias + 8 : nullptr);
+        if (cols == kPanelWidth) {
+            v0 = finish(v0, nullptr, out, epilogue, accumulate);
+            v1 = finish(v1, nullptr, out + 8, epilogue, accumulate);
+            _mm256_storeu_ps(out, v0);
+            _mm256_storeu_ps(out + 8, v1);
+        } else {
+            if (accumulate) std::memcpy(part, out, static_cast<std::size_t>(cols) * sizeof(float));
+            v0 = finish(v0, nullptr, part, epilogue, accumulate);
+            v1 = finish(v1, nullptr, part + 8, epilogue, accumulate);
+            _mm256_store_ps(part, v0);
+            _mm256_store_ps(part + 8, v1);
+            std::memcpy(out, part, static_cast<std::size_t>(cols) * sizeof(float));
+        }
+    }
+}
+
+[[gnu::target("avx2,fma")]] void multiply_u8s8_avx2(const int8_t* packed, int64_t n, int64_t k, const uint8_t* x,
+                                                    int64_t rows, float* y, const Dequantize& dq, const float* bias,
+                                                    Epilogue epilogue, bool accumulate, int64_t first_panel,
+                                                    int64_t end_panel) {
+    const int64_t panel_bytes = (k + kQuad - 1) / kQuad * kQuad * kPanelWidth;
+    // Rows of x per block: ~64 KB of them stay in the second-level cache while the panels pass by.
+    const int64_t block = std::max<int64_t>(kTileRowsS8, 65536 / k / kTileRowsS8 * kTileRowsS8);
+    for (int64_t r0 = 0; r0 < rows; r0 += block) {
+        const int64_t block_end = std::min(rows, r0 + block);
+        for (int64_t p = first_panel; p < end_panel; ++p) {
+            const int8_t* panel = packed + p * panel_bytes;
+            const int64_t c0 = p * kPanelWidth;
+            const int64_t cols = std::min(kPanelWidth, n - c0);
+            // As the f32 kernel: the first full tile of a panel prefetches the next panel.
+            const int8_t* next = p + 1 < end_panel ? panel + panel_bytes : nullptr;
+            int64_t r = r0;
+            for (; r + kTileRowsS8 <= block_end; r += kTileRowsS8, next = nullptr)
+                tile_s8<kTileRowsS8>(x + r * k, k, panel, y + r * n + c0, n, c0, cols, r, dq, bias, epilogue,
+                                     accumulate, next);
+            const uint8_t* xr = x + r * k;
+            float* yr = y + r * n + c0;
+            switch (block_end - r) {
+                case 3: tile_s8<3>(xr, k, panel, yr, n, c0, cols, r, dq, bias, epilogue, accumulate, nullptr); break;
+                case 2: tile_s8<2>(xr, k, panel, yr, n, c0, cols, r, dq, bias, epilogue, accumulate, nullptr); break;
+                case 1: tile_s8<1>(xr, k, panel, yr, n, c0, cols, r, dq, bias, epilogue, accumulate, nullptr); break;
+                default: break;
+            }
+        }
+    }
+}
+
 }  // namespace
 
 bool available() { return simd::level() >= simd::Level::avx2; }
+
+std::size_t packed_bytes_s8(int64_t n, int64_t k) {
+    return static_cast<std::size_t>((n + kPanelWidth - 1) / kPanelWidth * kPanelWidth * ((k + kQuad - 1) / kQuad) *
+                                    kQuad);
+}
+
+void pack_s8(const int8_t* w, int64_t n, int64_t k, int8_t* packed) {
+    const int64_t panels = (n + kPanelWidth - 1) / kPanelWidth, quads = (k + kQuad - 1) / kQuad;
+    for (int64_t p = 0; p < panels; ++p)
+        for (int64_t g = 0; g < quads; ++g)
+            for (int64_t j = 0; j < kPanelWidth; ++j)
+                for (int64_t e = 0; e < kQuad; ++e) {
+                    const int64_t column = p * kPanelWidth + j, depth = g * kQuad + e;
+                    packed[((p * quads + g) * kPanelWidth + j) * kQuad + e] =
+                        column < n && depth < k ? w[column * k + depth] : int8_t{0};
+                }
+}
+
+void multiply_u8s8(const int8_t* packed, int64_t n, int64_t k, const uint8_t* x, int64_t rows, float* y,
+                   const Dequantize& dequantize, const float* bias, Epilogue epilogue, bool accumulate,
+                   int threads) {
+    const int64_t panels = (n + kPanelWidth - 1) / kPanelWidth;
+    const int64_t parts = std::clamp<int64_t>(threads, 1, panels);
+    if (parts == 1) {
+        multiply_u8s8_avx2(packed, n, k, x, rows, y, dequantize, bias, epilogue, accumulate, 0, panels);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+#endif
+    for (int64_t part = 0; part < parts; ++part)
+        multiply_u8s8_avx2(packed, n, k, x, rows, y, dequantize, bias, epilogue, accumulate,
+                           panels * part / parts, panels * (part + 1) / parts);
+}
 
 std::size_t packed_floats(int64_t n, int64_t k) {
     return static_cast<std::size_t>((n + kPanelWidth - 1) / kPanelWidth * kPanelWidth * k);

@@ -1,8 +1,9 @@
 // Linear on oneDNN matmul: weights converted once (f32, bf16, or s8 per output channel) and reordered into the
 // blocked layout brgemm wants, bias {1, N}, fused activation or residual-sum post-ops (f32, bf16) or an f32
 // epilogue (s8), and per-row-count primitives cached in the calling context. Or, without AVX-512, on weights packed
-// once for a gemm that takes any row count: oneDNN's packed gemm (int8; the products then the same epilogue) or
-// tolk's panel kernel (f32, lib/core/panel_gemm.h; bias and activation in its own epilogue).
+// once for a gemm that takes any row count: tolk's panel kernel (f32 and int8, lib/core/panel_gemm.h; scales, bias
+// and activation in its own epilogue) or, without AVX2 or when a test forces it, oneDNN's packed gemm (the int32
+// products then the same epilogue as the matmul's).
 #include "dnnl/linear.h"
 
 #include <atomic>
@@ -45,7 +46,7 @@ struct Linear::Packed {
     std::size_t gemm_bytes = 0;
     std::unique_ptr<void, decltype(&std::free)> gemm_storage{nullptr, &std::free};
     bool u8_sources = false;          // s8: activations staged as unsigned bytes q + 128 (see u8_sources())
-    bool panel = false;               // f32: gemm_weights are packed for tolk's panel kernel, not oneDNN's
+    bool panel = false;               // f32, s8: gemm_weights are packed for tolk's panel kernel, not oneDNN's
 };
 
 namespace {
@@ -94,7 +95,8 @@ std::atomic<LinearKernel> kernel_choice{LinearKernel::automatic};
 //     256 -> 256, 256 -> 1024, 1024 -> 256);
 //   - f32: 1.03-1.55 at 1 row (the matmul's one-row path is faster), 0.88-1.01 from 2 rows on, against the layouts
 //     Linear gives the matmul there; and the tied embedding could no longer read its rows from the projection.
-// So int8 takes the packed gemm there; f32 stays on the matmul primitive unless a test forces the packed gemm. With
+// So int8 took the packed gemm there (now the panel kernel where there is AVX2: see runs_on_panel); f32 stays on the
+// matmul primitive unless a test forces the packed gemm. With
 // AVX-512 VNNI the brgemm matmul is as fast or faster (AMD Zen 5, tolk int8 with every s8 Linear on the packed
 // gemm: Multi30k beam 4 1.69-1.70 s against 1.60-1.63 s, greedy the same; 200 lines one at a time, beam 4, 0.52
 // against 0.48 s), so the packed gemm is for CPUs without AVX-512 only.
@@ -114,8 +116,12 @@ std::size_t packed_gemm_bytes(MatmulType type, int64_t n, int64_t k) {
 // (scripts/bench/onednn_micro.cpp panel K N 1,2,4,8,16,32,128 for 256 x 256, 256 x 1024, 1024 x 256, 256 x 8001),
 // panel time over the matmul's: 1 row 0.64-0.93, 2 rows 0.44-0.65, 4 rows 0.50-0.90, 8 rows 0.66-0.94, 16 rows
 // 0.78-0.96, 32 rows 0.88-1.03, 128 rows 0.97-1.02 (both at the FMA units' limit there).
+// int8 there runs on the panel kernel's int8 variant, which turns the products into floats in registers instead of
+// through an int32 buffer and a second pass, and applies relu or swish there too (oneDNN's packed gemm, then the
+// eltwise primitive): Multi30k, int8, held to AVX2 on the Zen 5, 3 alternating runs, 2.55 -> 2.31 s at beam 4,
+// 0.98 -> 0.95 s greedy.
 bool runs_on_panel(MatmulType type) {
-    if (type != MatmulType::f32 || !panel_gemm::available()) return false;
+    if (type == MatmulType::bf16 || !panel_gemm::available()) return false;
     const LinearKernel choice = kernel_choice.load(std::memory_order_relaxed);
     return choice == LinearKernel::panel || (choice == LinearKernel::automatic && !cpu_has_avx512());
 }
@@ -240,7 +246,8 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
         packed->gemm_storage.reset(storage);
         return storage;
     };
-    if (runs_on_panel(type_)) {
+    const bool panel = runs_on_panel(type_);
+    if (panel && type_ == MatmulType::f32) {
         auto* storage = static_cast<float*>(gemm_storage(panel_gemm::packed_floats(n, k) * sizeof(float)));
         panel_gemm::pack(weight.f32(), n, k, storage);
         packed->gemm_weights = storage;
@@ -249,9 +256,9 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
         packed_ = std::move(packed);
         return;
     }
-    const std::size_t gemm_bytes = packed_gemm_bytes(type_, n, k);
+    const std::size_t gemm_bytes = panel ? 0 : packed_gemm_bytes(type_, n, k);
     const bool gemm = gemm_bytes > 0;
-    packed->u8_sources = type_ == MatmulType::s8 && u8_sources(gemm);
+    packed->u8_sources = type_ == MatmulType::s8 && (panel || u8_sources(gemm));
     const dt wdt = data_type(type_);
     const dt sdt = packed->u8_sources ? dt::u8 : wdt;
     const dnnl::memory::desc src_md({packing_rows, k}, sdt, tag::ab);
@@ -272,8 +279,9 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
         // Row n of W is output channel n: one scale each, so a channel with small weights keeps its precision.
         // Without VNNI, oneDNN multiplies u8 activations (q + 128, see u8_sources) by s8 weights with vpmaddubsw,
         // whose pairwise int16 sums saturate past 32767: weights within +-63 keep 2 * 255 * 63 below that, at the
-        // cost of one bit of weight precision (measured: up to 6x the expected error with +-127 on AVX2).
-        const int limit = cpu_has_vnni() ? 127 : 63;
+        // cost of one bit of weight precision (measured: up to 6x the expected error with +-127 on AVX2). The
+        // panel kernel multiplies that way on any CPU.
+        const int limit = cpu_has_vnni() && !panel ? 127 : 63;
         w_s8.resize(static_cast<std::size_t>(n * k));
         packed->column_scales.resize(static_cast<std::size_t>(n));
         quantize_rows_s8(weight.f32(), n, k, w_s8.data(), packed->column_scales.data(), limit);
@@ -288,6 +296,14 @@ Linear::Linear(const Tensor& weight, const Tensor* bias, Activation activation, 
                 for (int64_t col = 0; col < k; ++col) sum += w_s8[static_cast<std::size_t>(row * k + col)];
                 packed->column_shift[static_cast<std::size_t>(row)] = static_cast<float>(128 * sum);
             }
+        }
+        if (panel) {
+            auto* storage = static_cast<int8_t*>(gemm_storage(panel_gemm::packed_bytes_s8(n, k)));
+            panel_gemm::pack_s8(w_s8.data(), n, k, storage);
+            packed->gemm_weights = storage;
+            packed->panel = true;
+            packed_ = std::move(packed);
+            return;
         }
     }
     if (gemm) {
@@ -561,8 +577,17 @@ void Linear::run_packed_gemm(DnnlContext& ctx, const void* src, float* y, int64_
         const auto epilogue = activation_ == Activation::relu    ? panel_gemm::Epilogue::relu
                               : activation_ == Activation::swish ? panel_gemm::Epilogue::swish
                                                                  : panel_gemm::Epilogue::none;
-        panel_gemm::multiply(static_cast<const float*>(packed_->gemm_weights), n, k, static_cast<const float*>(src),
-                             rows, y, bias, epilogue, accumulate, num_threads());
+        if (type_ == MatmulType::s8) {
+            const panel_gemm::Dequantize dequantize{
+                ctx.impl().scratch_row_scales(rows), packed_->column_scales.data(),
+                packed_->column_shift.empty() ? nullptr : packed_->column_shift.data()};
+            panel_gemm::multiply_u8s8(static_cast<const int8_t*>(packed_->gemm_weights), n, k,
+                                      static_cast<const uint8_t*>(src), rows, y, dequantize, bias, epilogue,
+                                      accumulate, num_threads());
+        } else {
+            panel_gemm::multiply(static_cast<const float*>(packed_->gemm_weights), n, k,
+                                 static_cast<const float*>(src), rows, y, bias, epilogue, accumulate, num_threads());
+        }
         if (activation_ == Activation::gelu) apply_activation(ctx, y, rows);
         return;
     }

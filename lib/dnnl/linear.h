@@ -1,7 +1,7 @@
 // Linear: y = act(x * W^T + b) on a oneDNN matmul, with W converted once to its compute precision (f32, bf16, or
 // s8 with a scale per output channel), prepacked into the layout the kernel wants, and one primitive per row
 // count, built on first use and cached in the caller's DnnlContext; or, on CPUs without AVX-512 (see LinearKernel),
-// on oneDNN's packed gemm (int8) or tolk's panel kernel (f32), W packed once for it and any row count run as it is.
+// on tolk's panel kernel (f32, int8) or oneDNN's packed gemm, W packed once for it and any row count run as it is.
 #pragma once
 
 #include <cstdint>
@@ -27,11 +27,11 @@ struct BoundPrimitive;
 enum class Activation { none, relu, gelu, swish };
 
 // The kernel a Linear built from now on runs its products on. `automatic`: on CPUs without AVX-512 (where the
-// matmul primitive runs on oneDNN's jit gemm, which repacks the weights on every call) int8 on oneDNN's packed
-// gemm and f32 on tolk's panel kernel (lib/core/panel_gemm.h, AVX2), everything else on the matmul primitive
-// (brgemm with weights blocked once from AVX-512 on). `packed_gemm` puts f32 on the packed gemm too; `panel` puts
-// f32 on the panel kernel (on any CPU with AVX2) and leaves int8 to the automatic choice; bf16 always runs on the
-// matmul primitive. Tests force each kernel on any CPU. Process-wide; a Linear keeps the kernel it was built for.
+// matmul primitive runs on oneDNN's jit gemm, which repacks the weights on every call) f32 and int8 on tolk's panel
+// kernel (lib/core/panel_gemm.h, AVX2), everything else on the matmul primitive (brgemm with weights blocked once
+// from AVX-512 on). `packed_gemm` puts f32 and int8 on oneDNN's packed gemm; `panel` puts them on the panel kernel
+// (on any CPU with AVX2); bf16 always runs on the matmul primitive. Tests force each kernel on any CPU.
+// Process-wide; a Linear keeps the kernel it was built for.
 enum class LinearKernel { automatic, matmul, packed_gemm, panel };
 void set_linear_kernel(LinearKernel kernel);
 LinearKernel linear_kernel();
