@@ -15,32 +15,6 @@ constexpr int kLanes = 16;
 // multiple of 16 floats, take the plain loops below (OPUS-MT models have heads of 64 and up to 1,024 floats).
 constexpr int64_t kMaxBlocks = 64;
 
-// Lanes l and l + W/2 added: the first half of the vector plus the second.
-template <int W>
-[[gnu::always_inline]] inline simd::F<W / 2> fold(simd::F<W> v) {
-    simd::F<W / 2> lo, hi;
-    std::memcpy(&lo, &v, sizeof lo);
-    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
-    return lo + hi;
-}
-
-// The sum of 16 lanes held in 16 / W vectors (lane l of vector v is lane v * W + l), always in the same tree:
-// x[l] + x[l + 8], then pairs 4 apart, 2 apart, 1 apart.
-template <int W>
-[[gnu::always_inline]] inline float sum16(const simd::F<W>* x) {
-    simd::F<4> quarter;
-    if constexpr (W == 16) {
-        quarter = fold<8>(fold<16>(x[0]));
-    } else if constexpr (W == 8) {
-        quarter = fold<8>(x[0] + x[1]);
-    } else {
-        static_assert(W == 4);
-        quarter = (x[0] + x[2]) + (x[1] + x[3]);
-    }
-    const simd::F<2> pair = fold<4>(quarter);
-    return pair[0] + pair[1];
-}
-
 struct DotRows {
     template <int W>
     [[gnu::always_inline]] static void run(const float* q, const float* keys, int64_t stride, int64_t n,
@@ -67,7 +41,7 @@ struct DotRows {
                 for (int64_t c = h * blocks; c < (h + 1) * blocks; ++c)
                     for (int v = 0; v < V; ++v)
                         acc[v] += qv[c * V + v] * simd::load<W>(row + c * kLanes + v * W);
-                const float dot = sum16<W>(acc);
+                const float dot = simd::sum16<W>(acc);
                 out[h * out_stride + j] = add ? dot + add[j] : dot;
             }
         }

@@ -72,6 +72,32 @@ template <int W>
     return p * std::bit_cast<F<W>>(bits);
 }
 
+// Lanes l and l + W/2 added: the first half of the vector plus the second.
+template <int W>
+[[gnu::always_inline]] inline F<W / 2> fold(F<W> v) {
+    F<W / 2> lo, hi;
+    std::memcpy(&lo, &v, sizeof lo);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
+    return lo + hi;
+}
+
+// The sum of 16 lanes held in 16 / W vectors (lane l of vector v is lane v * W + l), always in the same tree:
+// x[l] + x[l + 8], then pairs 4 apart, 2 apart, 1 apart. The same float at every width.
+template <int W>
+[[gnu::always_inline]] inline float sum16(const F<W>* x) {
+    F<4> quarter;
+    if constexpr (W == 16) {
+        quarter = fold<8>(fold<16>(x[0]));
+    } else if constexpr (W == 8) {
+        quarter = fold<8>(x[0] + x[1]);
+    } else {
+        static_assert(W == 4);
+        quarter = (x[0] + x[2]) + (x[1] + x[3]);
+    }
+    const F<2> pair = fold<4>(quarter);
+    return pair[0] + pair[1];
+}
+
 // The widest vectors this CPU runs, capped like oneDNN's kernels (ONEDNN_MAX_CPU_ISA=AVX2 gives avx2 on an
 // AVX-512 machine); defined beside the other CPU queries in dnnl/context.cpp.
 enum class Level { baseline, avx2, avx512 };

@@ -60,7 +60,6 @@ enum : uint64_t {
     op_attention_context = 2,
     op_linear = 4,
     op_activation = 5,
-    op_layer_norm = 8,
 };
 
 // Attributes for a cached primitive: its scratchpad comes from the executing context (see BoundPrimitive).

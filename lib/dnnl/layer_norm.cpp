@@ -1,20 +1,54 @@
-// LayerNorm on oneDNN's layer normalization (inference, statistics computed per row, scale and shift).
+// LayerNorm as a vector loop of our own rather than oneDNN's layer normalization: that primitive is built (JIT-
+// compiled, ~0.2 ms, and kept) per row count, so a run made one per distinct source length, and it was the only
+// oneDNN primitive a short sentence needs in float32 on CPUs without AVX-512 (there the products run on tolk's
+// panel kernel and the decoding steps' attention on tolk's loops), which then paged in oneDNN's JIT machinery.
 #include "dnnl/layer_norm.h"
 
-#include <bit>
+#include <cmath>
 
-#include "dnnl/dnnl_internal.h"
+#include "core/simd.h"
 
 namespace tolk {
 
-using dnnl_detail::BoundPrimitive;
-using dnnl_detail::OpKey;
-using dt = dnnl::memory::data_type;
-using tag = dnnl::memory::format_tag;
+namespace {
+
+// One row: mean, then the mean square of x - mean, both as 16-lane sums (simd::sum16) plus the elements past the
+// last whole 16 in order; then y = ((x - mean) * rstd) * gamma + beta element by element. This file is compiled
+// without fused multiply-adds (CMakeLists.txt), so each width computes exactly the same operations.
+struct NormRow {
+    template <int W>
+    [[gnu::always_inline]] static void run(const float* x, float* y, const float* gamma, const float* beta,
+                                           int64_t n, float eps) {
+        constexpr int V = 16 / W;
+        simd::F<W> acc[V] = {};
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            for (int v = 0; v < V; ++v) acc[v] += simd::load<W>(x + i + v * W);
+        float sum = simd::sum16<W>(acc);
+        for (; i < n; ++i) sum += x[i];
+        const float mean = sum / static_cast<float>(n);
+
+        simd::F<W> squares[V] = {};
+        for (i = 0; i + 16 <= n; i += 16)
+            for (int v = 0; v < V; ++v) {
+                const simd::F<W> d = simd::load<W>(x + i + v * W) - mean;
+                squares[v] += d * d;
+            }
+        float square_sum = simd::sum16<W>(squares);
+        for (; i < n; ++i) square_sum += (x[i] - mean) * (x[i] - mean);
+        const float rstd = 1.0f / std::sqrt(square_sum / static_cast<float>(n) + eps);
+
+        for (i = 0; i + W <= n; i += W)
+            simd::store<W>(y + i, ((simd::load<W>(x + i) - mean) * rstd) * simd::load<W>(gamma + i) +
+                                      simd::load<W>(beta + i));
+        for (; i < n; ++i) y[i] = ((x[i] - mean) * rstd) * gamma[i] + beta[i];
+    }
+};
+
+}  // namespace
 
 LayerNorm::LayerNorm(const Tensor& gamma, const Tensor& beta, float eps, std::string name)
-    : gamma_(gamma.clone()), beta_(beta.clone()), eps_(eps), dim_(gamma.numel()), name_(std::move(name)),
-      eps_bits_(std::bit_cast<uint32_t>(eps)) {
+    : gamma_(gamma.clone()), beta_(beta.clone()), eps_(eps), dim_(gamma.numel()), name_(std::move(name)) {
     TOLK_CHECK(gamma.dtype() == DType::f32 && beta.dtype() == DType::f32 && dim_ > 0 && beta.numel() == dim_,
                name_, ": weight ", shape_str(gamma.shape()), " and bias ", shape_str(beta.shape()),
                " must be f32 vectors of the same length");
@@ -22,47 +56,11 @@ LayerNorm::LayerNorm(const Tensor& gamma, const Tensor& beta, float eps, std::st
     beta_.reshape({dim_});
 }
 
-void LayerNorm::forward(DnnlContext& ctx, const float* x, float* y, int64_t rows) const {
+void LayerNorm::forward(DnnlContext& /*ctx*/, const float* x, float* y, int64_t rows) const {
     TOLK_CHECK(dim_ > 0, "LayerNorm used before it was built");
     TOLK_CHECK(rows > 0, name_, ": row count must be positive, got ", rows);
-    // The weights are arguments, so every layer norm of the same width and epsilon shares one primitive per row
-    // count (an encoder-decoder has 14 of them: one each would be 14 bound copies for every new row count).
-    auto& impl = ctx.impl();
-    OpKey key;
-    key.op = dnnl_detail::op_layer_norm;
-    key.v[0] = rows;
-    key.v[1] = dim_;
-    key.v[2] = (x == y);
-    key.v[3] = eps_bits_;
-    BoundPrimitive* bound = impl.find(key);
-    if (!bound) {
-        const auto& engine = dnnl_detail::cpu_engine();
-        const dnnl::memory::desc md({rows, dim_}, dt::f32, tag::ab);
-        const dnnl::memory::desc vec_md({dim_}, dt::f32, tag::a);
-        BoundPrimitive b;
-        b.description = "layer norm " + name_ + " " + dnnl_detail::md_str(md);
-        auto pd = dnnl_detail::make_pd(b.description, [&] {
-            return dnnl::layer_normalization_forward::primitive_desc(
-                dnnl::layer_normalization_forward::desc(
-                    dnnl::prop_kind::forward_inference, md, eps_,
-                    dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift),
-                dnnl_detail::with_user_scratchpad(), engine);
-        });
-        b.impl = pd.impl_info_str();
-        b.scratchpad = pd.scratchpad_desc();
-        b.primitive = dnnl::layer_normalization_forward(pd);
-        dnnl::memory src(md, engine, nullptr);
-        b.args = {{DNNL_ARG_SRC, src},
-                  {DNNL_ARG_DST, x == y ? src : dnnl::memory(md, engine, nullptr)},
-                  {DNNL_ARG_SCALE, dnnl::memory(vec_md, engine, nullptr)},
-                  {DNNL_ARG_SHIFT, dnnl::memory(vec_md, engine, nullptr)}};
-        bound = &impl.insert(key, std::move(b));
-    }
-    bound->set(DNNL_ARG_SRC, x);
-    bound->set(DNNL_ARG_DST, y);
-    bound->set(DNNL_ARG_SCALE, gamma_.f32());
-    bound->set(DNNL_ARG_SHIFT, beta_.f32());
-    impl.execute(*bound);
+    for (int64_t r = 0; r < rows; ++r)
+        simd::call<NormRow>(x + r * dim_, y + r * dim_, gamma_.f32(), beta_.f32(), dim_, eps_);
 }
 
 }  // namespace tolk

@@ -1,4 +1,4 @@
-// LayerNorm over the last axis with scale and shift, on oneDNN's layer normalization primitive.
+// LayerNorm over the last axis with scale and shift: a vector loop of our own (core/simd.h).
 #pragma once
 
 #include <cstdint>
@@ -15,7 +15,9 @@ public:
     // gamma, beta: [dim]. `name` identifies the layer in errors (e.g. "model.encoder.layers.0.final_layer_norm").
     LayerNorm(const Tensor& gamma, const Tensor& beta, float eps, std::string name);
 
-    // y[rows, dim] = (x - mean) / sqrt(var + eps) * gamma + beta, per row; y may equal x (in place).
+    // y[rows, dim] = (x - mean) / sqrt(var + eps) * gamma + beta, per row; y may equal x (in place). The mean and
+    // the (biased) variance are sums of 16 lanes in a fixed order, so every vector width gives the same bits.
+    // `ctx` is unused: kept so that every op of a layer takes its worker's context.
     void forward(DnnlContext& ctx, const float* x, float* y, int64_t rows) const;
 
     int64_t dim() const { return dim_; }
@@ -26,7 +28,6 @@ private:
     float eps_ = 1e-5f;
     int64_t dim_ = 0;
     std::string name_;
-    int64_t eps_bits_ = 0;  // eps as its float bits, for the primitive cache key
 };
 
 }  // namespace tolk
