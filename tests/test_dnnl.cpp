@@ -622,8 +622,8 @@ TEST_CASE("attention with a padding mask over several heads and batch items matc
     std::mt19937 rng(4);
     DnnlContext ctx;
     const int64_t n_heads = 4, d_head = 8, width = n_heads * d_head, batch = 3;
-    // 6 queries run on tolk's loops for a few queries, 12 on oneDNN's batched matmuls.
-    for (const int64_t len : {6, 12}) {
+    // Up to 128 queries run on tolk's loops, more on oneDNN's batched matmuls.
+    for (const int64_t len : {6, 12, 130}) {
         const std::vector<int64_t> lengths = {len, 2, len - 2};
         // Dense [batch, len, width] projections, as in the encoder.
         const std::vector<float> q = random_vector(static_cast<std::size_t>(batch * len * width), rng, -2.f, 2.f);
@@ -642,7 +642,7 @@ TEST_CASE("attention with a causal mask matches a naive loop, and masked keys ge
     std::mt19937 rng(5);
     DnnlContext ctx;
     const int64_t n_heads = 2, d_head = 16, width = n_heads * d_head, batch = 2;
-    for (const int64_t len : {5, 11}) {  // tolk's loops for a few queries, oneDNN's matmuls for more
+    for (const int64_t len : {5, 11, 131}) {  // tolk's loops up to 128 queries, oneDNN's matmuls for more
         const std::vector<float> q = random_vector(static_cast<std::size_t>(batch * len * width), rng, -2.f, 2.f);
         const std::vector<float> k = random_vector(q.size(), rng, -2.f, 2.f);
         const std::vector<float> v = random_vector(q.size(), rng);
@@ -888,7 +888,9 @@ TEST_CASE("hot-path primitives do not fall back to oneDNN reference kernels") {
     const Linear vocab_proj(w_vocab, &b_vocab, Activation::none, "lm_head");
     const LayerNorm norm(b_proj, b_proj, 1e-5f, "norm");
     std::vector<float> a(static_cast<std::size_t>(256 * d_ff)), b(a.size()), c(a.size());
-    std::vector<float> scores(static_cast<std::size_t>(8 * n_heads * 40 * 40)), mask(8 * 40 * 40);
+    // Encoder blocks of 136 positions: more than tolk's own attention loops take (128), so oneDNN's run.
+    const int64_t enc = 136;
+    std::vector<float> scores(static_cast<std::size_t>(6 * n_heads * enc * enc)), mask(6 * enc * enc);
     std::vector<float> cache(static_cast<std::size_t>(8 * 64 * d_model));
     matmul_scope.reset();
     // The same projections in the low-precision compute types (bf16 only where oneDNN 2.6 has it: AVX-512).
@@ -914,12 +916,12 @@ TEST_CASE("hot-path primitives do not fall back to oneDNN reference kernels") {
         vocab_proj.forward(ctx, a.data(), b.data(), rows);
         norm.forward(ctx, b.data(), b.data(), rows);
     }
-    // Encoder self-attention (6 sentences x 40 tokens) and the full decoder's causal self-attention.
-    const HeadsView dense = dense_heads(a.data(), 6, 40, d_model);
+    // Encoder self-attention (6 sentences x 136 tokens) and the full decoder's causal self-attention.
+    const HeadsView dense = dense_heads(a.data(), 6, enc, d_model);
     attention_scores(ctx, n_heads, d_head, dense, dense, mask.data(), MaskKind::per_key, scores.data());
     attention_scores(ctx, n_heads, d_head, dense, dense, mask.data(), MaskKind::per_query, scores.data());
-    softmax_rows(scores.data(), 6 * n_heads * 40, 40);
-    attention_context(ctx, n_heads, d_head, scores.data(), 40, dense, c.data(), 40 * d_model, d_model);
+    softmax_rows(scores.data(), 6 * n_heads * enc, enc);
+    attention_context(ctx, n_heads, d_head, scores.data(), enc, dense, c.data(), enc * d_model, d_model);
     // Decoder step: 8 rows, one query each, 16 of 64 cached positions.
     const HeadsView step_q{a.data(), 8, 1, d_model, d_model};
     const HeadsView step_cache{cache.data(), 8, 16, 64 * d_model, d_model};

@@ -452,9 +452,9 @@ TEST_CASE("session errors name the problem") {
 }
 
 TEST_CASE("the decoding hot path runs no oneDNN reference kernel") {
-    // Every kind of primitive gets made: Linears on the matmul primitive (f32 would run on the panel kernel, which
-    // has none, on a CPU without AVX-512), and a source and a teacher-forced history longer than the few queries
-    // that tolk's own attention loops take.
+    // Linears on the matmul primitive (f32 would run on the panel kernel, which has none, on a CPU without
+    // AVX-512). Attention over blocks of up to 128 queries and layer norm run on tolk's own loops, without
+    // primitives; test_dnnl's hot-path test covers oneDNN's attention shapes.
     const LinearKernelScope scope(LinearKernel::matmul);
     const ModelConfig config = random_config();
     const MarianModel model(config, random_weights(config, 11));

@@ -1,5 +1,5 @@
-// attention_kernels: the two products of attention for a few queries at a time (a decoding step: one query per
-// row, or one per beam of a sentence against its source), as plain vector loops (core/simd.h).
+// attention_kernels: the two products of attention query by query (a decoding step: one query per row, one per
+// beam of a sentence against its source; the encoder's blocks of up to 128), as plain vector loops (core/simd.h).
 //
 // oneDNN runs these as batched matmuls of one row each: gemm:jit's matrix-vector kernels behind a driver that
 // takes ~0.2 us per (row, head) whatever the work (scripts/bench/onednn_micro.cpp step). A step of 32 rows over

@@ -145,12 +145,17 @@ void context_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const floa
 }
 
 // Up to this many queries per batch item run on tolk's own loops (core/attention_kernels.h) instead of oneDNN:
-// a decoding step (one query per row) and the beams of a sentence against its source. The key length grows by
-// one every step and the batch shrinks as sentences finish, so oneDNN would need a primitive per (batch, length)
-// pair or its run-time-shape matmul, whose driver costs ~0.2 us per row and head (scripts/bench/onednn_micro.cpp
-// step): more than the arithmetic of a head of 64 over a few dozen keys. Longer query blocks (the encoder, a
-// teacher-forced pass) stay on oneDNN's batched matmuls.
-constexpr int64_t kDirectQueries = 8;
+// a decoding step (one query per row), the beams of a sentence against its source, and the encoder of all but
+// very long batches. In a decoding step the key length grows by one every step and the batch shrinks as sentences
+// finish, so oneDNN would need a primitive per (batch, length) pair or its run-time-shape matmul, whose driver
+// costs ~0.2 us per row and head (scripts/bench/onednn_micro.cpp step): more than the arithmetic of a head of 64
+// over a few dozen keys. The encoder's blocks made primitives per padded length (JIT-compiled and kept: memory
+// that grew with the number of distinct lengths one sentence at a time) and ran no faster: AMD Zen 5, 3
+// alternating runs, identical outputs, float32 greedy, limit 8 -> 32: Multi30k 1.018 -> 0.979 s, newstest2014 500
+// lines 1.753 -> 1.675 s; 32 -> 128: 109 newstest2014 lines over 250 characters 2.307 -> 2.214 s (2.611 -> 2.553 s
+// held to AVX2); 200 lines one at a time, beam 4, peak RSS 52.5 (limit 8) -> 51.1 MB. Longer blocks stay on
+// oneDNN's batched matmuls.
+constexpr int64_t kDirectQueries = 128;
 
 void direct_scores(int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k, const float* mask,
                    MaskKind mask_kind, float* scores) {
