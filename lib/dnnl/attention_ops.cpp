@@ -1,6 +1,6 @@
 // Attention matmuls on oneDNN (4-D strided views over the projection buffers, one primitive per shape, cached in
-// the calling context) or, for a few queries, on tolk's own loops; the softmax between them, a vectorised loop of
-// our own.
+// the calling context) or, for blocks of up to 128 queries, on tolk's own loops; the softmax between them, a
+// vectorised loop of our own.
 #include "dnnl/attention_ops.h"
 
 #include <bit>

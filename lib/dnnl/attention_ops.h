@@ -1,8 +1,9 @@
 // The core of multi-head attention: Q*K^T (+ additive mask), softmax over keys, and P*V written with the heads
-// merged. Blocks of many queries (the encoder) go through one oneDNN matmul each for all batch items and heads:
-// heads are a batch dimension expressed with strided memory descriptors over the [batch, len, n_heads * d_head]
-// projection buffers, so nothing is transposed or copied. A few queries per batch item (decoding steps) run on
-// tolk's own loops over the same views (core/attention_kernels.h).
+// merged. Up to 128 queries per batch item (decoding steps, a sentence's beams against its source, the encoder of
+// all but very long batches) run on tolk's own loops over strided views of the [batch, len, n_heads * d_head]
+// projection buffers (core/attention_kernels.h). Longer blocks go through one oneDNN matmul each for all batch
+// items and heads: heads are a batch dimension expressed with strided memory descriptors over the same buffers,
+// so nothing is transposed or copied.
 #pragma once
 
 #include <cstdint>
