@@ -291,8 +291,14 @@ TEST_CASE("int8 on the panel kernel: exact integer products, then the epilogue's
                         std::vector<int8_t> xq(x.size());
                         std::vector<float> row_scales(static_cast<std::size_t>(rows));
                         quantize_rows_s8(x.data(), rows, in, xq.data(), row_scales.data(), 127);
-                        std::vector<float> y = y0;
+                        std::vector<float> y = y0, y_threads = y0;
                         linear.forward(ctx, x.data(), y.data(), rows, accumulate);
+                        // The same product split among two threads (tolk --threads 2): the same bits.
+                        const int threads = num_threads();
+                        set_num_threads(2);
+                        linear.forward(ctx, x.data(), y_threads.data(), rows, accumulate);
+                        set_num_threads(threads);
+                        CHECK(y_threads == y);
                         int mismatches = 0;
                         for (int64_t r = 0; r < rows; ++r)
                             for (int64_t o = 0; o < out; ++o) {

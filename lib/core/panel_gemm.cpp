@@ -22,9 +22,27 @@ namespace {
 // Rows per register tile: 6 x 2 accumulators + 2 weight vectors + 1 broadcast fit AVX2's 16 registers.
 constexpr int kTileRows = 6;
 
-// Rows of x per block: at most ~256 KB of them, so that they stay in the second-level cache while every panel of W
-// passes by.
-int64_t block_rows(int64_t k) { return std::max<int64_t>(kTileRows, 65536 / k / kTileRows * kTileRows); }
+// Rows of x per block, whole tiles of `tile_rows`: 65,536 elements at most (256 KB of floats, 64 KB of bytes), so
+// that they stay in the second-level cache while every panel of W passes by.
+int64_t block_rows(int64_t k, int64_t tile_rows) {
+    return std::max<int64_t>(tile_rows, 65536 / k / tile_rows * tile_rows);
+}
+
+// Runs kernel(first_panel, end_panel) over the panels of an n-column product: on the calling thread alone, or,
+// with `threads` > 1, as that many runs of panels (each its own columns of y, all rows) on OpenMP threads.
+template <typename Kernel>
+void for_panel_runs(int64_t n, int threads, Kernel&& kernel) {
+    const int64_t panels = (n + kPanelWidth - 1) / kPanelWidth;
+    const int64_t parts = std::clamp<int64_t>(threads, 1, panels);
+    if (parts == 1) {
+        kernel(int64_t{0}, panels);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+#endif
+    for (int64_t part = 0; part < parts; ++part) kernel(panels * part / parts, panels * (part + 1) / parts);
+}
 
 // v[0..7] <- v * sigmoid(v), in place. With e = exp(-|v|) <= 1, sigmoid is 1 / (1 + e) for v >= 0 and e / (1 + e)
 // below. Through memory and without a target of its own: clang rejects 256-bit vector arguments between functions
@@ -139,7 +157,7 @@ template <int Rows>
 [[gnu::target("avx2,fma")]] void multiply_avx2(const float* packed, int64_t n, int64_t k, const float* x,
                                                int64_t rows, float* y, const float* bias, Epilogue epilogue,
                                                bool accumulate, int64_t first_panel, int64_t end_panel) {
-    const int64_t block = block_rows(k);
+    const int64_t block = block_rows(k, kTileRows);
     for (int64_t r0 = 0; r0 < rows; r0 += block) {
         const int64_t block_end = std::min(rows, r0 + block);
         for (int64_t p = first_panel; p < end_panel; ++p) {
@@ -271,8 +289,7 @@ template <int Rows>
                                                     Epilogue epilogue, bool accumulate, int64_t first_panel,
                                                     int64_t end_panel) {
     const int64_t panel_bytes = (k + kQuad - 1) / kQuad * kQuad * kPanelWidth;
-    // Rows of x per block: ~64 KB of them stay in the second-level cache while the panels pass by.
-    const int64_t block = std::max<int64_t>(kTileRowsS8, 65536 / k / kTileRowsS8 * kTileRowsS8);
+    const int64_t block = block_rows(k, kTileRowsS8);
     for (int64_t r0 = 0; r0 < rows; r0 += block) {
         const int64_t block_end = std::min(rows, r0 + block);
         for (int64_t p = first_panel; p < end_panel; ++p) {
@@ -321,18 +338,9 @@ void pack_s8(const int8_t* w, int64_t n, int64_t k, int8_t* packed) {
 void multiply_u8s8(const int8_t* packed, int64_t n, int64_t k, const uint8_t* x, int64_t rows, float* y,
                    const Dequantize& dequantize, const float* bias, Epilogue epilogue, bool accumulate,
                    int threads) {
-    const int64_t panels = (n + kPanelWidth - 1) / kPanelWidth;
-    const int64_t parts = std::clamp<int64_t>(threads, 1, panels);
-    if (parts == 1) {
-        multiply_u8s8_avx2(packed, n, k, x, rows, y, dequantize, bias, epilogue, accumulate, 0, panels);
-        return;
-    }
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-#endif
-    for (int64_t part = 0; part < parts; ++part)
-        multiply_u8s8_avx2(packed, n, k, x, rows, y, dequantize, bias, epilogue, accumulate,
-                           panels * part / parts, panels * (part + 1) / parts);
+    for_panel_runs(n, threads, [&](int64_t first_panel, int64_t end_panel) {
+        multiply_u8s8_avx2(packed, n, k, x, rows, y, dequantize, bias, epilogue, accumulate, first_panel, end_panel);
+    });
 }
 
 std::size_t packed_floats(int64_t n, int64_t k) {
@@ -352,19 +360,9 @@ void pack(const float* w, int64_t n, int64_t k, float* packed) {
 
 void multiply(const float* packed, int64_t n, int64_t k, const float* x, int64_t rows, float* y, const float* bias,
               Epilogue epilogue, bool accumulate, int threads) {
-    const int64_t panels = (n + kPanelWidth - 1) / kPanelWidth;
-    // Each thread takes a run of panels: its own columns of y, all rows.
-    const int64_t parts = std::clamp<int64_t>(threads, 1, panels);
-    if (parts == 1) {
-        multiply_avx2(packed, n, k, x, rows, y, bias, epilogue, accumulate, 0, panels);
-        return;
-    }
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-#endif
-    for (int64_t part = 0; part < parts; ++part)
-        multiply_avx2(packed, n, k, x, rows, y, bias, epilogue, accumulate, panels * part / parts,
-                      panels * (part + 1) / parts);
+    for_panel_runs(n, threads, [&](int64_t first_panel, int64_t end_panel) {
+        multiply_avx2(packed, n, k, x, rows, y, bias, epilogue, accumulate, first_panel, end_panel);
+    });
 }
 
 }  // namespace tolk::panel_gemm
