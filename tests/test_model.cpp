@@ -660,3 +660,22 @@ TEST_CASE("tensor: large buffers (mapped) start zeroed, keep their memory when t
     Tensor moved = std::move(t);
     CHECK(moved.f32()[4 * n - 1] == 1.0f);
 }
+
+TEST_CASE("tensor: large buffers take 2 MiB pages, except a load's conversion buffers, which take 4 KiB ones") {
+    const int64_t n = static_cast<int64_t>(kHugePageBytes / sizeof(float)) + 3;  // just past the threshold
+    const int64_t page_floats = 4096 / sizeof(float);
+    for (const bool in_reuse_scope : {false, true}) {
+        std::optional<HeapReuseScope> scope;
+        if (in_reuse_scope) scope.emplace();
+        Tensor t({n});
+        CHECK(all_zero(static_cast<const unsigned char*>(t.raw()), t.nbytes()));
+        for (int64_t i = 0; i < n; ++i) t.f32()[i] = static_cast<float>(i);
+        // The block's room: whole 2 MiB pages (4 MiB here) outside a load, whole 4 KiB pages inside one.
+        CHECK(t.fits({n + page_floats}) == !in_reuse_scope);
+        CHECK(t.fits({n + page_floats - 3 - 1}));
+        if (!in_reuse_scope) {
+            CHECK(reinterpret_cast<std::uintptr_t>(t.raw()) % kHugePageBytes == 0);
+        }
+        CHECK(t.f32()[n - 1] == static_cast<float>(n - 1));
+    }
+}

@@ -81,13 +81,17 @@ int64_t Tensor::dim(int i) const {
 void Tensor::resize(Shape shape) {
     const std::size_t need = static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype_);
     if (need > capacity_) {
-        if (need >= kHugePageBytes) {
-            // Large buffers (K/V caches, logits of wide beams, converted weights) in 2 MiB pages: see heap.h.
+        if (need >= kHugePageBytes && !HeapReuseScope::active()) {
+            // Large buffers (K/V caches, logits of wide beams) in 2 MiB pages: see heap.h.
             const std::size_t bytes = (need + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
             data_ = std::unique_ptr<void, Free>(map_huge(bytes), Free{bytes, true});
             capacity_ = bytes;
-        } else if (need >= kPrefaultBytes && !HeapReuseScope::active()) {
-            // Batch buffers: faulted in by the kernel in one call (see heap.h), already zero-filled.
+        } else if (need >= kHugePageBytes || (need >= kPrefaultBytes && !HeapReuseScope::active())) {
+            // Batch buffers: faulted in by the kernel in one call (see heap.h), already zero-filled. So are the
+            // large conversion buffers of a load (the vocabulary in f32: 8 MB for models/en-de): written whole and
+            // freed right away, they gain nothing from 2 MiB pages, and whether the kernel grants those varies
+            // from run to run. With them, the float32 cold start's peak ranged over 47.0-52.8 MiB in 12 runs on an
+            // AMD EPYC (THP "madvise"); in 4 KiB pages, 47.8-48.2.
             const std::size_t bytes = (need + kSmallPageBytes - 1) / kSmallPageBytes * kSmallPageBytes;
             data_ = std::unique_ptr<void, Free>(map_prefaulted(bytes), Free{bytes, false});
             capacity_ = bytes;
