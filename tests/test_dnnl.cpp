@@ -828,6 +828,66 @@ TEST_CASE("the few-query attention loops match naive sums for any head size, hea
     }
 }
 
+TEST_CASE("the few-query attention loops read each key and value from the cache row its slot names") {
+    // A cache of 5 rows x (n + 3) positions, all NaN except position j of row slots[j]: a loop that reads any
+    // other row or position poisons its result. The results must equal, bit for bit, the same loops over the
+    // named rows copied one after another, and the naive double sums.
+    std::mt19937 rng(17);
+    const int64_t cache_rows = 5;
+    for (const int64_t heads : {1, 4}) {
+        for (const int64_t d : {7, 16, 64}) {
+            for (const int64_t n : {1, 5, 33}) {
+                const int64_t width = heads * d, capacity = n + 3, row_stride = capacity * width;
+                std::vector<int32_t> slots(static_cast<std::size_t>(n));
+                for (int32_t& slot : slots) slot = static_cast<int32_t>(rng() % cache_rows);
+                std::vector<float> cache(static_cast<std::size_t>(cache_rows * row_stride), std::nanf(""));
+                const std::vector<float> rows = random_vector(static_cast<std::size_t>(n * width), rng, -2.f, 2.f);
+                for (int64_t j = 0; j < n; ++j)
+                    std::copy_n(rows.begin() + j * width, width, cache.begin() + slots[j] * row_stride + j * width);
+                const std::vector<float> q = random_vector(static_cast<std::size_t>(width), rng, -2.f, 2.f);
+                const std::vector<float> p = random_vector(static_cast<std::size_t>(heads * n), rng, 0.f, 1.f);
+                for (const simd::Level level : testing::simd_levels()) {
+                    const testing::SimdLevelScope scope(level);
+                    INFO("heads " << heads << ", d " << d << ", n " << n << ", level " << static_cast<int>(level));
+                    std::vector<float> dots(static_cast<std::size_t>(heads * n)), want_dots(dots);
+                    std::vector<float> sums(static_cast<std::size_t>(width)), want_sums(sums);
+                    attention_kernels::dot_rows(q.data(), cache.data(), width, n, heads, d, nullptr, dots.data(), n,
+                                                slots.data(), row_stride);
+                    attention_kernels::weighted_rows(p.data(), n, cache.data(), width, n, heads, d, sums.data(),
+                                                     slots.data(), row_stride);
+                    attention_kernels::dot_rows(q.data(), rows.data(), width, n, heads, d, nullptr, want_dots.data(),
+                                                n);
+                    attention_kernels::weighted_rows(p.data(), n, rows.data(), width, n, heads, d, want_sums.data());
+                    CHECK(dots == want_dots);
+                    CHECK(sums == want_sums);
+                    for (int64_t h = 0; h < heads; ++h) {
+                        for (int64_t j = 0; j < n; ++j) {
+                            double want = 0, magnitude = 0;
+                            for (int64_t c = 0; c < d; ++c) {
+                                const double term =
+                                    double(q[h * d + c]) * rows[static_cast<std::size_t>(j * width + h * d + c)];
+                                want += term;
+                                magnitude += std::fabs(term);
+                            }
+                            check_close(dots[h * n + j], want, magnitude, "dot");
+                        }
+                        for (int64_t c = 0; c < d; ++c) {
+                            double want = 0, magnitude = 0;
+                            for (int64_t j = 0; j < n; ++j) {
+                                const double term =
+                                    double(p[h * n + j]) * rows[static_cast<std::size_t>(j * width + h * d + c)];
+                                want += term;
+                                magnitude += std::fabs(term);
+                            }
+                            check_close(sums[h * d + c], want, magnitude, "weighted sum");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("attention without a mask (self-attention steps over exactly the written positions) matches a naive loop") {
     std::mt19937 rng(12);
     DnnlContext ctx;

@@ -414,6 +414,42 @@ TEST_CASE("reorder: every row continues the history and the sentence it is given
     }
 }
 
+TEST_CASE("reorder, then the caches grow: rows that share cache rows keep their past both ways of growing") {
+    // After a reorder, rows read their past from other rows' cache rows (the session's slots). Growing past the
+    // first 32 positions either moves every cache row to its wider place inside a buffer an earlier, wider batch
+    // left, or gathers each live row's past into a new buffer. Sentence 0 leaves at step 20, before the first
+    // growth, so the live rows read cache rows beyond their own count.
+    const MarianModel& model = random_model();
+    const std::vector<std::vector<int32_t>> src = {{7, 3, 19, 0}, {25, 11, 0}, {44, 2, 9, 9, 31, 0}};
+    for (const bool wide_first : {false, true}) {
+        INFO((wide_first ? "inside an earlier batch's buffers" : "into new buffers"));
+        MarianSession session(model);
+        if (wide_first) {  // 12 rows x 60 steps leave buffers of 12 rows x 80 positions
+            session.start({src[0], src[1], src[2], src[0]}, 3);
+            const std::vector<int32_t> tokens(12, 59);
+            for (int step = 0; step < 60; ++step) session.step(tokens);
+        }
+        session.start(src, 2);
+        RowTracker tracker(model, src, 2);
+        std::mt19937 rng(5);
+        for (int step = 0; step < 56; ++step) {
+            const int rows = static_cast<int>(session.rows());
+            if (step == 20) {
+                tracker.reorder(session, {3, 2, 5, 5});  // sentence 0 finished; the others' beams swap
+            } else if (step > 0 && step % 3 == 0) {  // each row continues one of its sentence's two beams
+                std::vector<int32_t> map(static_cast<std::size_t>(rows));
+                for (int i = 0; i < rows; ++i)
+                    map[static_cast<std::size_t>(i)] = (i / 2) * 2 + static_cast<int32_t>(rng() % 2);
+                tracker.reorder(session, map);
+            }
+            std::vector<int32_t> tokens(static_cast<std::size_t>(session.rows()));
+            for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>(3 + (step * 5 + i) % 50);
+            tracker.step_and_check(session, tokens);
+        }
+        CHECK(session.position() == 56);
+    }
+}
+
 TEST_CASE("position budget: several sentences stop before outgrowing it, one sentence never does") {
     // The caches start at 32 positions (source length + 8, at least 32, in blocks of 16) and grow by half.
     const MarianModel& model = random_model();

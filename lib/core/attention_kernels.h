@@ -18,15 +18,21 @@
 
 namespace tolk::attention_kernels {
 
-// For each head h < heads and key j < n:
-//   out[h * out_head_stride + j] = sum_d q[h * d_head + d] * keys[j * key_stride + h * d_head + d] (+ add[j])
+// Key (or value) row j starts at keys + j * key_stride, or, with `slots`, at
+// keys + slots[j] * slot_stride + j * key_stride: a decoder's cache, where the beams of a sentence share the rows
+// of their common past instead of each holding a copy (slots[j]: the cache row that holds position j).
+
+// For each head h < heads and key j < n, with K_j key row j:
+//   out[h * out_head_stride + j] = sum_d q[h * d_head + d] * K_j[h * d_head + d] (+ add[j])
 // (add nullptr: nothing added).
 void dot_rows(const float* q, const float* keys, int64_t key_stride, int64_t n, int64_t heads, int64_t d_head,
-              const float* add, float* out, int64_t out_head_stride);
+              const float* add, float* out, int64_t out_head_stride, const int32_t* slots = nullptr,
+              int64_t slot_stride = 0);
 
-// For each head h < heads and d < d_head, summed over j < n in order:
-//   out[h * d_head + d] = sum_j p[h * p_head_stride + j] * values[j * value_stride + h * d_head + d]
+// For each head h < heads and d < d_head, summed over j < n in order, with V_j value row j:
+//   out[h * d_head + d] = sum_j p[h * p_head_stride + j] * V_j[h * d_head + d]
 void weighted_rows(const float* p, int64_t p_head_stride, const float* values, int64_t value_stride, int64_t n,
-                   int64_t heads, int64_t d_head, float* out);
+                   int64_t heads, int64_t d_head, float* out, const int32_t* slots = nullptr,
+                   int64_t slot_stride = 0);
 
 }  // namespace tolk::attention_kernels

@@ -53,9 +53,6 @@ void in_power_of_two_chunks(int64_t n, Run&& run) {
     }
 }
 
-HeadsView sub_batch(const HeadsView& v, int64_t offset, int64_t count) {
-    return {v.data + offset * v.batch_stride, count, v.len, v.batch_stride, v.row_stride};
-}
 
 void scores_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
                   const float* mask, MaskKind mask_kind, float* scores) {
@@ -166,9 +163,11 @@ void direct_scores(int64_t n_heads, int64_t d_head, const HeadsView& q, const He
             const float* add = nullptr;
             if (mask) add = mask + b * mask_items + (mask_kind == MaskKind::per_query ? t * k_len : 0);
             // scores[b, h, t, :] for every head h
-            attention_kernels::dot_rows(q.data + b * q.batch_stride + t * q.row_stride, k.data + b * k.batch_stride,
-                                        k.row_stride, k_len, n_heads, d_head, add,
-                                        scores + (b * n_heads * q_len + t) * k_len, q_len * k_len);
+            attention_kernels::dot_rows(q.data + b * q.batch_stride + t * q.row_stride,
+                                        k.slots ? k.data : k.data + b * k.batch_stride, k.row_stride, k_len,
+                                        n_heads, d_head, add, scores + (b * n_heads * q_len + t) * k_len,
+                                        q_len * k_len, k.slots ? k.slots + b * k.slots_stride : nullptr,
+                                        k.batch_stride);
         }
 }
 
@@ -178,8 +177,9 @@ void direct_context(int64_t n_heads, int64_t d_head, const float* probs, int64_t
     for (int64_t b = 0; b < v.batch; ++b)
         for (int64_t t = 0; t < q_len; ++t)
             attention_kernels::weighted_rows(probs + (b * n_heads * q_len + t) * k_len, q_len * k_len,
-                                             v.data + b * v.batch_stride, v.row_stride, k_len, n_heads, d_head,
-                                             out + b * out_batch_stride + t * out_row_stride);
+                                             v.slots ? v.data : v.data + b * v.batch_stride, v.row_stride, k_len,
+                                             n_heads, d_head, out + b * out_batch_stride + t * out_row_stride,
+                                             v.slots ? v.slots + b * v.slots_stride : nullptr, v.batch_stride);
 }
 
 constexpr int kLanes = 16;
@@ -249,11 +249,13 @@ void attention_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const H
     check_view("query", q, width);
     check_view("key", k, width);
     TOLK_CHECK(q.batch == k.batch, "attention: query batch ", q.batch, " != key batch ", k.batch);
+    TOLK_CHECK(!q.slots && (!k.slots || q.len <= kDirectQueries), "attention: shared cache rows (slots) are read "
+               "only by blocks of up to ", kDirectQueries, " queries, got ", q.len);
     const int64_t mask_items = (mask_kind == MaskKind::per_query ? q.len : 1) * k.len;  // per batch item
     const int64_t score_items = n_heads * q.len * k.len;
     if (q.len <= kDirectQueries) return direct_scores(n_heads, d_head, q, k, mask, mask_kind, scores);
     in_power_of_two_chunks(q.batch, [&](int64_t offset, int64_t count) {
-        scores_chunk(ctx, n_heads, d_head, sub_batch(q, offset, count), sub_batch(k, offset, count),
+        scores_chunk(ctx, n_heads, d_head, q.items(offset, count), k.items(offset, count),
                      mask ? mask + offset * mask_items : nullptr, mask_kind, scores + offset * score_items);
     });
 }
@@ -266,11 +268,13 @@ void attention_context(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const 
     TOLK_CHECK(out_row_stride >= width && out_batch_stride >= (q_len - 1) * out_row_stride + width,
                "attention: output strides (batch ", out_batch_stride, ", row ", out_row_stride, ") cannot hold ",
                q_len, " rows of ", width, " floats");
+    TOLK_CHECK(!v.slots || q_len <= kDirectQueries, "attention: shared cache rows (slots) are read only by "
+               "blocks of up to ", kDirectQueries, " queries, got ", q_len);
     const int64_t prob_items = n_heads * q_len * v.len;
     if (q_len <= kDirectQueries)
         return direct_context(n_heads, d_head, probs, q_len, v, out, out_batch_stride, out_row_stride);
     in_power_of_two_chunks(v.batch, [&](int64_t offset, int64_t count) {
-        context_chunk(ctx, n_heads, d_head, probs + offset * prob_items, q_len, sub_batch(v, offset, count),
+        context_chunk(ctx, n_heads, d_head, probs + offset * prob_items, q_len, v.items(offset, count),
                       out + offset * out_batch_stride, out_batch_stride, out_row_stride);
     });
 }

@@ -16,12 +16,23 @@ namespace tolk {
 // data[b * batch_stride + t * row_stride + h * d_head + d]. A dense [batch, len, d_model] buffer has
 // row_stride = d_model and batch_stride = len * d_model; a K/V cache with room for more positions has a larger
 // batch_stride. oneDNN picks its fastest (brgemm) kernels when the view is dense.
+// With `slots`, row t of batch item b is that of item slots[b * slots_stride + t] instead:
+// data[slot * batch_stride + t * row_stride + ...], so that decoder rows (beams) share the cache rows of their
+// common past. Only tolk's own loops read such views (at most 128 queries per batch item).
 struct HeadsView {
     const float* data = nullptr;
     int64_t batch = 0;
     int64_t len = 0;
     int64_t batch_stride = 0;
     int64_t row_stride = 0;
+    const int32_t* slots = nullptr;  // [batch, slots_stride] or nullptr
+    int64_t slots_stride = 0;
+
+    // Batch items [first, first + count).
+    HeadsView items(int64_t first, int64_t count) const {
+        if (slots) return {data, count, len, batch_stride, row_stride, slots + first * slots_stride, slots_stride};
+        return {data + first * batch_stride, count, len, batch_stride, row_stride};
+    }
 };
 
 inline HeadsView dense_heads(const float* data, int64_t batch, int64_t len, int64_t d_model) {

@@ -51,9 +51,7 @@ void MultiHeadAttention::attend(DnnlContext& ctx, const HeadsView& q, const Head
     scores.resize({slice, n_heads, q.len, k.len});  // [slice, n_heads, q_len, k_len]
     for (int64_t b = 0; b < q.batch; b += slice) {
         const int64_t n = std::min(slice, q.batch - b);
-        const auto part = [&](const HeadsView& x) {
-            return HeadsView{x.data + b * x.batch_stride, n, x.len, x.batch_stride, x.row_stride};
-        };
+        const auto part = [&](const HeadsView& x) { return x.items(b, n); };
         attention_scores(ctx, n_heads, d_head, part(q), part(k), mask ? mask + b * mask_items : nullptr, mask_kind,
                          scores.f32());
         softmax_rows(scores.f32(), n * n_heads * q.len, k.len);

@@ -35,11 +35,11 @@ void DecoderLayer::forward_step(DnnlContext& ctx, float* x, int64_t rows, const 
         std::memcpy(cache.v + at, ws.v.f32() + r * d_model, static_cast<std::size_t>(d_model) * sizeof(float));
     }
     // Each row is its own batch item with one query against exactly its written positions: no mask, and no
-    // position past this one is read.
+    // position past this one is read. Its past positions are read wherever they were written (the slots).
     const int64_t visible = cache.position + 1;
     const HeadsView q{ws.q.f32(), rows, 1, d_model, d_model};
-    const HeadsView k{cache.k, rows, visible, row_stride, d_model};
-    const HeadsView v{cache.v, rows, visible, row_stride, d_model};
+    const HeadsView k{cache.k, rows, visible, row_stride, d_model, cache.slots, cache.capacity};
+    const HeadsView v{cache.v, rows, visible, row_stride, d_model, cache.slots, cache.capacity};
     self_attn.attend(ctx, q, k, v, /*mask=*/nullptr, MaskKind::per_key, ws.scores, ws.attn.f32());
     self_attn.out_proj.forward(ctx, ws.attn.f32(), x, rows, /*accumulate=*/true);  // x + SelfAttn(x)
     self_attn_layer_norm.forward(ctx, x, x, rows);

@@ -16,10 +16,13 @@ namespace tolk {
 
 // One layer's self-attention keys and values during step-by-step decoding.
 struct SelfAttentionCache {
-    float* k = nullptr;     // [rows, capacity, d_model]
-    float* v = nullptr;     // [rows, capacity, d_model]
-    int64_t capacity = 0;   // positions each row has room for
+    float* k = nullptr;     // [cache rows, capacity, d_model]
+    float* v = nullptr;     // [cache rows, capacity, d_model]
+    int64_t capacity = 0;   // positions each cache row has room for
     int64_t position = 0;   // the position this step writes; the scores read positions [0, position]
+    // [rows, capacity]: row r's keys and values at position p are in cache row slots[r * capacity + p]; row r
+    // writes this step's into cache row r (slots[r * capacity + position] must be r).
+    const int32_t* slots = nullptr;
 };
 
 // One layer's cross-attention keys and values: one entry per group (a source sentence), shared by the

@@ -101,8 +101,8 @@ public:
     DnnlContext& dnnl_context() { return ctx_; }
 
 private:
-    // Per decoder layer: self-attention cache [rows, capacity_, d_model] and cross-attention keys and values
-    // [groups_, src_len_, d_model].
+    // Per decoder layer: self-attention cache [cache rows, capacity_, d_model] (read through slots_) and
+    // cross-attention keys and values [groups_, src_len_, d_model].
     struct LayerState {
         Tensor self_k, self_v;
         Tensor cross_k, cross_v;
@@ -112,7 +112,7 @@ private:
     // longest sentence's length.
     int64_t run_encoder(const std::vector<std::vector<int32_t>>& src_ids);
     void project_cross(int64_t batch);  // cross K/V of every decoder layer from the encoder output in x_
-    void gather_self_caches(std::span<const int32_t> src_rows);  // row i <- old row src_rows[i]
+    void continue_rows(std::span<const int32_t> src_rows);  // row i continues old row src_rows[i]
     void reserve_positions(int64_t needed);
     CrossAttentionMemory cross_memory(const LayerState& layer) const;
 
@@ -125,7 +125,7 @@ private:
     Tensor src_mask_;   // [groups, src_len]: 0 on tokens, mask_value on padding
     Tensor src_mask_spare_;
     std::vector<LayerState> layers_;
-    std::vector<LayerState> spare_;  // reorder's scratch: stashed cache rows, gathered cross-attention entries
+    std::vector<LayerState> spare_;  // reorder's scratch: gathered cross-attention entries
 
     int64_t rows_ = 0;       // live decoder rows (0: not decoding)
     int64_t groups_ = 0;     // cross-attention groups; row r reads group r / (rows_ / groups_)
@@ -135,17 +135,11 @@ private:
     int64_t position_budget_ = 0;  // see set_position_budget
     std::vector<int32_t> row_group_;    // reorder scratch: old group of each new row
     std::vector<int32_t> group_order_;  // reorder scratch: old group of each new group
-    // reorder scratch for the self-attention caches (see gather_self_caches)
-    struct RowMove {
-        int32_t to;         // a row, or a stash slot when stash is true
-        int32_t from;       // a row, or a stash slot when from_stash is true
-        bool stash;         // copy an old row into stash slot `to` before it is overwritten
-        bool from_stash;
-    };
-    std::vector<RowMove> row_moves_;
-    std::vector<int32_t> last_reader_;  // per old row: the last new row that reads it, or -1
-    std::vector<int32_t> stash_slot_;   // per old row: its stash slot, or -1
-    std::vector<int32_t> free_slots_;
+    // [rows, capacity_]: row r's keys and values at position p (< position_) are in cache row
+    // slots_[r * capacity_ + p]. Beams that share a past share its cache rows; a step writes row r's position into
+    // cache row r, which no row has written at that position before.
+    std::vector<int32_t> slots_;
+    std::vector<int32_t> slots_spare_;
 };
 
 }  // namespace tolk
