@@ -152,7 +152,7 @@ void context_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const floa
 // lines 1.753 -> 1.675 s; 32 -> 128: 109 newstest2014 lines over 250 characters 2.307 -> 2.214 s (2.611 -> 2.553 s
 // held to AVX2); 200 lines one at a time, beam 4, peak RSS 52.5 (limit 8) -> 51.1 MB. Longer blocks stay on
 // oneDNN's batched matmuls.
-constexpr int64_t kDirectQueries = 128;
+constexpr int64_t kDirectQueries = kAttentionLoopQueries;
 
 void direct_scores(int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k, const float* mask,
                    MaskKind mask_kind, float* scores) {

@@ -12,6 +12,10 @@
 
 namespace tolk {
 
+// Blocks of up to this many queries per batch item run on tolk's own loops, longer ones on oneDNN matmuls made
+// for each shape (see attention_ops.cpp).
+inline constexpr int64_t kAttentionLoopQueries = 128;
+
 // Rows of n_heads * d_head floats seen as heads: element (b, h, t, d) lives at
 // data[b * batch_stride + t * row_stride + h * d_head + d]. A dense [batch, len, d_model] buffer has
 // row_stride = d_model and batch_stride = len * d_model; a K/V cache with room for more positions has a larger

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dnnl/attention_ops.h"
 #include "layers/marian_model.h"
 
 namespace tolk {
@@ -41,12 +42,15 @@ int64_t MarianSession::run_encoder(const std::vector<std::vector<int32_t>>& src_
                    " tokens, more than max_position_embeddings (", model_.max_positions(), ")");
         src_len = std::max(src_len, len);
     }
-    // The batch's length is rounded up to a multiple of 4 (masked like any padding): the encoder's and the cross
-    // attention's primitives are made per length, and one sentence at a time each new length added ~250 kB of them
-    // (peak RSS over 200 Multi30k lines one at a time: 57.3 -> 53.4 MB greedy, 62.4 -> 56.5 MB beam 4; same
-    // outputs, same speed there and on Multi30k batches: the extra positions cost what the fewer JIT builds save).
+    // Past 128 positions the encoder's attention runs on oneDNN matmuls made per length, and one sentence at a
+    // time each new length added ~250 kB of them: such lengths are rounded up to a multiple of 4 (masked like any
+    // padding; peak RSS over 200 Multi30k lines one at a time, when every length made them: 57.3 -> 53.4 MB
+    // greedy). Shorter batches run on tolk's loops, with no per-length state, and keep their length: padded
+    // positions cost every projection and feed-forward row of the encoder (AMD Zen 5, 3 alternating runs,
+    // identical outputs: Multi30k float32 greedy 0.892 -> 0.873 s, beam 4 2.072 -> 2.013 s; held to AVX2
+    // 1.384 -> 1.334 s and 3.435 -> 3.367 s).
     const int64_t longest = src_len;
-    src_len = std::min<int64_t>(round_up(src_len, 4), model_.max_positions());
+    if (src_len > kAttentionLoopQueries) src_len = std::min<int64_t>(round_up(src_len, 4), model_.max_positions());
     const int64_t d_model = model_.d_model();
     const Embeddings& embed = model_.encoder_embeddings();
     // Padding positions never reach a real token (their keys are masked), so any valid id serves for them.
