@@ -54,6 +54,9 @@ struct DotRows {
     }
 };
 
+// Output floats a weighted sum keeps in registers at a time (heads that are a multiple of it).
+constexpr int64_t kSumFloats = 32;
+
 struct WeightedRows {
     template <int W>
     [[gnu::always_inline]] static void run(const float* p, int64_t p_stride, const float* values, int64_t stride,
@@ -67,6 +70,24 @@ struct WeightedRows {
                     const float pj = p[h * p_stride + j];
                     const float* v = row_at(values, stride, slots, slot_stride, j) + h * d;
                     for (int64_t i = 0; i < d; ++i) out[h * d + i] += pj * v[i];
+                }
+            return;
+        }
+        if (d % kSumFloats == 0) {
+            // Every output float is its own running sum over j, in order. Here kSumFloats of them at a time stay in
+            // registers while the keys pass by, instead of being loaded from and stored to `out` at every key.
+            constexpr int V = kSumFloats / W;
+            for (int64_t h = 0; h < heads; ++h)
+                for (int64_t c = h * d; c < (h + 1) * d; c += kSumFloats) {
+                    simd::F<W> acc[V] = {};
+                    for (int64_t j = 0; j < n; ++j) {
+                        const float* row = row_at(values, stride, slots, slot_stride, j) + c;
+                        const simd::F<W> pj = simd::splat<W>(p[h * p_stride + j]);
+#pragma GCC unroll 8
+                        for (int v = 0; v < V; ++v) acc[v] += pj * simd::load<W>(row + v * W);
+                    }
+#pragma GCC unroll 8
+                    for (int v = 0; v < V; ++v) simd::store<W>(out + c + v * W, acc[v]);
                 }
             return;
         }
