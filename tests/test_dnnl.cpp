@@ -921,6 +921,58 @@ TEST_CASE("attention without a mask (self-attention steps over exactly the writt
                     MaskKind::per_key, "unmasked full", /*pass_mask=*/false);
 }
 
+TEST_CASE("attention reads a view's keys and values through its slots, whole or a slice of its batch items") {
+    // 3 rows, one query each, over 5 positions of a cache of 4 rows x 6 positions (NaN past them); row r's position
+    // p lives in cache row slots[r][p], which rows may share. Scores and weighted sums must be those of the same
+    // rows gathered densely, bit for bit, for the whole batch and for items 1..2 alone.
+    std::mt19937 rng(29);
+    DnnlContext ctx;
+    const int64_t n_heads = 4, d_head = 8, width = n_heads * d_head, cache_rows = 4, capacity = 6, rows = 3, used = 5;
+    std::vector<int32_t> slots(static_cast<std::size_t>(rows * capacity), -1);
+    std::vector<float> kc = random_vector(static_cast<std::size_t>(cache_rows * capacity * width), rng, -2.f, 2.f);
+    std::vector<float> vc = random_vector(kc.size(), rng, -2.f, 2.f);
+    for (int64_t c = 0; c < cache_rows; ++c)
+        for (int64_t i = used * width; i < capacity * width; ++i) {
+            kc[static_cast<std::size_t>(c * capacity * width + i)] = std::nanf("");
+            vc[static_cast<std::size_t>(c * capacity * width + i)] = std::nanf("");
+        }
+    std::vector<float> kd(static_cast<std::size_t>(rows * used * width)), vd(kd);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t p = 0; p < used; ++p) {
+            const auto slot = static_cast<int32_t>(rng() % cache_rows);
+            slots[static_cast<std::size_t>(r * capacity + p)] = slot;
+            const auto from = static_cast<std::ptrdiff_t>((slot * capacity + p) * width);
+            std::copy_n(kc.begin() + from, width, kd.begin() + (r * used + p) * width);
+            std::copy_n(vc.begin() + from, width, vd.begin() + (r * used + p) * width);
+        }
+    const std::vector<float> q = random_vector(static_cast<std::size_t>(rows * width), rng, -2.f, 2.f);
+    const HeadsView qv{q.data(), rows, 1, width, width};
+    const HeadsView ks{kc.data(), rows, used, capacity * width, width, slots.data(), capacity};
+    const HeadsView vs{vc.data(), rows, used, capacity * width, width, slots.data(), capacity};
+    const auto run = [&](const HeadsView& qx, const HeadsView& kx, const HeadsView& vx) {
+        std::vector<float> scores(static_cast<std::size_t>(qx.batch * n_heads * used));
+        std::vector<float> out(static_cast<std::size_t>(qx.batch * width));
+        attention_scores(ctx, n_heads, d_head, qx, kx, nullptr, MaskKind::per_key, scores.data());
+        softmax_rows(scores.data(), qx.batch * n_heads, used);
+        attention_context(ctx, n_heads, d_head, scores.data(), 1, vx, out.data(), width, width);
+        return out;
+    };
+    const std::vector<float> dense = run(qv, dense_heads(kd.data(), rows, used, width),
+                                         dense_heads(vd.data(), rows, used, width));
+    for (const float x : dense) REQUIRE(std::isfinite(x));
+    CHECK(run(qv, ks, vs) == dense);
+    const std::vector<float> slice = run(qv.items(1, 2), ks.items(1, 2), vs.items(1, 2));
+    CHECK(std::equal(slice.begin(), slice.end(), dense.begin() + width));
+    // Blocks of more than 128 queries go to oneDNN, which cannot read slots.
+    std::vector<float> many(static_cast<std::size_t>(129 * width));
+    std::vector<float> scores(static_cast<std::size_t>(129 * n_heads * used));
+    const HeadsView long_q{many.data(), 1, 129, 129 * width, width};
+    const HeadsView one_k{kc.data(), 1, used, capacity * width, width, slots.data(), capacity};
+    CHECK_THROWS_WITH_AS(attention_scores(ctx, n_heads, d_head, long_q, one_k, nullptr, MaskKind::per_key,
+                                          scores.data()),
+                         doctest::Contains("slots"), Error);
+}
+
 TEST_CASE("attention rejects inconsistent views") {
     DnnlContext ctx;
     std::vector<float> buf(64), scores(64), mask(8);

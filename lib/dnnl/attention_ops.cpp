@@ -53,7 +53,6 @@ void in_power_of_two_chunks(int64_t n, Run&& run) {
     }
 }
 
-
 void scores_chunk(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
                   const float* mask, MaskKind mask_kind, float* scores) {
     const int64_t batch = q.batch, q_len = q.len, k_len = k.len;

@@ -222,7 +222,7 @@ void MarianSession::continue_rows(std::span<const int32_t> src_rows) {
     }
     // New row i has the past of old row src_rows[i]: the same cache rows, named by its slots. Only these indices
     // move; the keys and values stay where they were written (beam search used to copy every moved row's whole
-    // past, each step: up to 11% of a beam-4 run over long news sentences).
+    // past, each step: memory copies were 11% of a one-worker profile of int8 beam 4 over newstest2014).
     slots_spare_.resize(static_cast<std::size_t>(n * capacity_));  // [rows, capacity]
     for (int64_t i = 0; i < n; ++i)
         std::copy_n(slots_.data() + at(src_rows, i) * capacity_, position_, slots_spare_.data() + i * capacity_);
