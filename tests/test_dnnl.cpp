@@ -831,7 +831,7 @@ TEST_CASE("the few-query attention loops match naive sums for any head size, hea
 TEST_CASE("the few-query attention loops read each key and value from the cache row its slot names") {
     // A cache of 5 rows x (n + 3) positions, all NaN except position j of row slots[j]: a loop that reads any
     // other row or position poisons its result. The results must equal, bit for bit, the same loops over the
-    // named rows copied one after another, and the naive double sums.
+    // named rows copied one after another (checked against naive double sums by the test above).
     std::mt19937 rng(17);
     const int64_t cache_rows = 5;
     for (const int64_t heads : {1, 4}) {
@@ -860,28 +860,6 @@ TEST_CASE("the few-query attention loops read each key and value from the cache 
                     attention_kernels::weighted_rows(p.data(), n, rows.data(), width, n, heads, d, want_sums.data());
                     CHECK(dots == want_dots);
                     CHECK(sums == want_sums);
-                    for (int64_t h = 0; h < heads; ++h) {
-                        for (int64_t j = 0; j < n; ++j) {
-                            double want = 0, magnitude = 0;
-                            for (int64_t c = 0; c < d; ++c) {
-                                const double term =
-                                    double(q[h * d + c]) * rows[static_cast<std::size_t>(j * width + h * d + c)];
-                                want += term;
-                                magnitude += std::fabs(term);
-                            }
-                            check_close(dots[h * n + j], want, magnitude, "dot");
-                        }
-                        for (int64_t c = 0; c < d; ++c) {
-                            double want = 0, magnitude = 0;
-                            for (int64_t j = 0; j < n; ++j) {
-                                const double term =
-                                    double(p[h * n + j]) * rows[static_cast<std::size_t>(j * width + h * d + c)];
-                                want += term;
-                                magnitude += std::fabs(term);
-                            }
-                            check_close(sums[h * d + c], want, magnitude, "weighted sum");
-                        }
-                    }
                 }
             }
         }
