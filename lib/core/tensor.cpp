@@ -90,8 +90,9 @@ void Tensor::resize(Shape shape) {
             // Batch buffers: faulted in by the kernel in one call (see heap.h), already zero-filled. So are the
             // large conversion buffers of a load (the vocabulary in f32: 8 MB for models/en-de): written whole and
             // freed right away, they gain nothing from 2 MiB pages, and whether the kernel grants those varies
-            // from run to run. With them, the float32 cold start's peak was 48.8-51.9 MiB over 24 alternating runs
-            // on an AMD EPYC (THP "madvise"), 46.8-48.9 without (medians 48.9 and 47.0).
+            // from run to run. With them, the float32 cold start's peak was 46.7-53.8 MiB (median 53.7) over 12
+            // alternating runs on an AMD EPYC (THP "madvise"), 47.0-50.8 (median 48.6) without
+            // (scripts/bench/alternate.py, one short line).
             const std::size_t bytes = (need + kSmallPageBytes - 1) / kSmallPageBytes * kSmallPageBytes;
             data_ = std::unique_ptr<void, Free>(map_prefaulted(bytes), Free{bytes, false});
             capacity_ = bytes;

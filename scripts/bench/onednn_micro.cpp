@@ -15,6 +15,8 @@
 //   panel    f32: tolk's panel kernel (lib/core/panel_gemm.cpp, AVX2) against the matmul primitive with the
 //            layout Linear gave it before the panel kernel, same cold-cache rounds; run it with
 //            ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU
+//   fma      the ceiling those kernels meet: 12 independent chains of AVX2 multiply-adds (vfmadd231ps on 8
+//            floats), GFLOP/s of one thread; needs a CPU with AVX2 and FMA
 // Build and run (from the repository root; one thread, as tolk's default workers):
 //   g++ -O2 -std=c++20 -fopenmp -Wno-psabi -ffp-contract=off -Ilib scripts/bench/onednn_micro.cpp \
 //       lib/core/panel_gemm.cpp lib/core/attention_kernels.cpp -ldnnl -o work/onednn_micro
@@ -27,6 +29,7 @@
 //   OMP_NUM_THREADS=1 work/onednn_micro layouts u8 256 8001 1,4,16,128
 //   OMP_NUM_THREADS=1 ONEDNN_MAX_CPU_ISA=AVX2 work/onednn_micro packed f32 256 8001 1,2,4,8,16,32,128
 //   OMP_NUM_THREADS=1 ONEDNN_MAX_CPU_ISA=AVX2 work/onednn_micro panel 256 8001 1,2,4,8,16,32,128
+//   work/onednn_micro fma
 #include <dnnl.hpp>
 
 #include "core/attention_kernels.h"
@@ -419,6 +422,30 @@ tolk::simd::Level tolk::simd::level() {
     return level;
 }
 
+// 300 M iterations of 12 independent vfmadd231ps: enough chains to cover the instruction's latency on every
+// x86-64 core with two FMA units, so the loop runs at their throughput.
+void run_fma() {
+    const long iterations = 300000000;
+    long left = iterations;
+    const auto start = std::chrono::steady_clock::now();
+    __asm__ volatile(
+        "vxorps %%ymm1, %%ymm1, %%ymm1\n"
+        "1:\n"
+        "vfmadd231ps %%ymm1, %%ymm1, %%ymm2\n vfmadd231ps %%ymm1, %%ymm1, %%ymm3\n"
+        "vfmadd231ps %%ymm1, %%ymm1, %%ymm4\n vfmadd231ps %%ymm1, %%ymm1, %%ymm5\n"
+        "vfmadd231ps %%ymm1, %%ymm1, %%ymm6\n vfmadd231ps %%ymm1, %%ymm1, %%ymm7\n"
+        "vfmadd231ps %%ymm1, %%ymm1, %%ymm8\n vfmadd231ps %%ymm1, %%ymm1, %%ymm9\n"
+        "vfmadd231ps %%ymm1, %%ymm1, %%ymm10\n vfmadd231ps %%ymm1, %%ymm1, %%ymm11\n"
+        "vfmadd231ps %%ymm1, %%ymm1, %%ymm12\n vfmadd231ps %%ymm1, %%ymm1, %%ymm13\n"
+        "dec %0\n jnz 1b\n"
+        : "+r"(left)
+        :
+        : "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+          "xmm13", "cc");
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("AVX2 multiply-adds, one thread: %.1f GFLOP/s\n", 12.0 * 16.0 * iterations / seconds / 1e9);
+}
+
 int main(int argc, char** argv) {
     const std::string what = argc > 1 ? argv[1] : "";
     const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
@@ -435,12 +462,14 @@ int main(int argc, char** argv) {
         run_layouts(engine, stream, argv[2], std::atoll(argv[3]), std::atoll(argv[4]), parse_list(argv[5]));
     } else if (what == "packed" && argc == 6) {
         run_packed(engine, stream, argv[2], std::atoll(argv[3]), std::atoll(argv[4]), parse_list(argv[5]));
+    } else if (what == "fma" && argc == 2) {
+        run_fma();
     } else if (what == "panel" && argc == 5) {
         run_panel(engine, stream, std::atoll(argv[2]), std::atoll(argv[3]), parse_list(argv[4]));
     } else {
         std::fprintf(stderr,
                      "usage: onednn_micro matmul K N ROWS,ROWS,... | memory K N COUNT | step BATCH KEYS | layouts "
-                     "f32|s8|u8 K N ROWS,ROWS,... | packed f32|u8 K N ROWS,ROWS,... | panel K N ROWS,ROWS,...\n");
+                     "f32|s8|u8 K N ROWS,ROWS,... | packed f32|u8 K N ROWS,ROWS,... | panel K N ROWS,ROWS,... | fma\n");
         return 2;
     }
     return 0;
