@@ -252,9 +252,8 @@ int run_translate(const TranslateOptions& o) {
         job_begin = shard ? shard->begin(scan.lines) : 0;
         job_lines = (shard ? shard->end(scan.lines) : scan.lines) - job_begin;
         if (o.resume) {
-            // Everything that changes the output bytes; batching, workers, threads and the cache do not, except
-            // where a batch's longest source passes 128 tokens: its encoder attention then runs on oneDNN, whose
-            // sums round differently from tolk's loops, and a near-tie can turn (see the README, "Large corpora").
+            // Everything that changes the output bytes; batching, workers, threads and the cache do not: a sentence
+            // is computed on its own whatever shares its batch, and padding adds exact zeros to its sums.
             const nlohmann::json job = {
                 {"input", {{"path", fs::absolute(input_paths[0]).lexically_normal().string()},
                            {"size", scan.size},

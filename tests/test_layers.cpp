@@ -286,6 +286,52 @@ TEST_CASE("a sentence alone equals the same sentence inside a padded batch") {
     CHECK(max_abs_diff(other.f32(), logits.f32(), 4 * vocab) > 1e-3);
 }
 
+TEST_CASE("a sentence gets the same bits beside any partner, long ones included, in every compute type") {
+    // Batches pad to their longest sentence. Padding must add exact zeros to every sum a sentence's rows make, so
+    // that its encoder output and logits do not depend on what it is batched with: no --batch-size, token budget
+    // or resume point may change a translation. Partners of 9, 100 and 150 tokens (tolk ran attention blocks
+    // over 128 positions on oneDNN matmuls, which summed in another order, until 2026-12).
+    ModelConfig config = random_config();
+    config.max_position_embeddings = 200;
+    const WeightStore weights = random_weights(config, 23);
+    std::mt19937 rng(31);
+    const auto sentence = [&](int64_t len) {
+        std::vector<int32_t> ids(static_cast<std::size_t>(len));
+        for (int32_t& id : ids) id = 1 + static_cast<int32_t>(rng() % 58);
+        ids.back() = 0;
+        return ids;
+    };
+    const std::vector<int32_t> subject = sentence(7);
+    const std::vector<int32_t> target = {59, 4, 18, 26, 9};
+    std::vector<ComputeType> types = {ComputeType::float32, ComputeType::int8};
+    if (cpu_has_avx512()) types.push_back(ComputeType::bfloat16);
+    for (const ComputeType type : types) {
+        const MarianModel model(config, weights, type);
+        MarianSession alone(model), batched(model);
+        const Tensor enc = alone.encode({subject});                 // [1, 7, d_model]
+        const Tensor logits = alone.forward_logits({subject}, {target});  // [1, 5, vocab]
+        for (const int64_t partner_len : {9, 100, 150}) {
+            INFO("compute type " << std::string(compute_type_name(type)) << ", partner of " << partner_len << " tokens");
+            const std::vector<int32_t> partner = sentence(partner_len);
+            const std::vector<int32_t> partner_target(static_cast<std::size_t>(partner_len / 2), 7);
+            for (const bool subject_first : {true, false}) {
+                const std::size_t at = subject_first ? 0 : 1;
+                std::vector<std::vector<int32_t>> src = {partner}, tgt = {partner_target};
+                src.insert(src.begin() + static_cast<std::ptrdiff_t>(at), subject);
+                tgt.insert(tgt.begin() + static_cast<std::ptrdiff_t>(at), target);
+                const Tensor both = batched.encode(src);  // [2, partner_len, d_model]
+                REQUIRE(both.shape()[1] == partner_len);
+                const float* mine = both.f32() + static_cast<int64_t>(at) * partner_len * enc.shape()[2];
+                CHECK(std::equal(enc.f32(), enc.f32() + enc.numel(), mine));
+                const Tensor both_logits = batched.forward_logits(src, tgt);  // [2, max tgt len, vocab]
+                const int64_t rows = both_logits.shape()[1], vocab = both_logits.shape()[2];
+                const float* my_logits = both_logits.f32() + static_cast<int64_t>(at) * rows * vocab;
+                CHECK(std::equal(logits.f32(), logits.f32() + logits.numel(), my_logits));
+            }
+        }
+    }
+}
+
 TEST_CASE("cached step-by-step decoding reproduces forward_logits, past the initial cache capacity") {
     const MarianModel& model = random_model();
     const int64_t vocab = model.target_vocab_size();

@@ -75,57 +75,14 @@ void for_panel_runs(int64_t n, int threads, Kernel&& kernel) {
     return v;
 }
 
-// y[rows < = kTileRows, cols <= 16] for one panel. `bias` and `y` point at the panel's first column.
+// Stores the finished sums of `Rows` rows of one panel (`low`: columns 0-7, `high`: 8-15) into y (row stride n).
+// `bias` and `y` point at the panel's first column; cols < 16 for the last panel of a width that is not a
+// multiple of 16, which goes through a buffer so that only the real columns are written.
 template <int Rows>
-[[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline void tile(const float* x, int64_t k, const float* panel,
-                                                                     float* y, int64_t n, int64_t cols,
-                                                                     const float* bias, Epilogue epilogue,
-                                                                     bool accumulate, const float* next) {
-    __m256 low[Rows], high[Rows];
-#pragma GCC unroll 8
-    for (int i = 0; i < Rows; ++i) low[i] = high[i] = _mm256_setzero_ps();
-    const float* b = panel;
-    int64_t p = 0;
-    if constexpr (Rows <= 2) {
-        // Few rows make few accumulators, each waiting on its last multiply-add (4 cycles): a second set over
-        // the odd depths keeps twice as many in flight. Each output is then the even sum plus the odd sum.
-        __m256 low_odd[Rows], high_odd[Rows];
-#pragma GCC unroll 8
-        for (int i = 0; i < Rows; ++i) low_odd[i] = high_odd[i] = _mm256_setzero_ps();
-        for (; p + 2 <= k; p += 2, b += 2 * kPanelWidth) {
-            if (next) {
-                _mm_prefetch(reinterpret_cast<const char*>(next + p * kPanelWidth), _MM_HINT_T0);
-                _mm_prefetch(reinterpret_cast<const char*>(next + (p + 1) * kPanelWidth), _MM_HINT_T0);
-            }
-            const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-            const __m256 c0 = _mm256_load_ps(b + kPanelWidth), c1 = _mm256_load_ps(b + kPanelWidth + 8);
-#pragma GCC unroll 8
-            for (int i = 0; i < Rows; ++i) {
-                const __m256 a = _mm256_broadcast_ss(x + i * k + p);
-                const __m256 a_odd = _mm256_broadcast_ss(x + i * k + p + 1);
-                low[i] = _mm256_fmadd_ps(a, b0, low[i]);
-                high[i] = _mm256_fmadd_ps(a, b1, high[i]);
-                low_odd[i] = _mm256_fmadd_ps(a_odd, c0, low_odd[i]);
-                high_odd[i] = _mm256_fmadd_ps(a_odd, c1, high_odd[i]);
-            }
-        }
-#pragma GCC unroll 8
-        for (int i = 0; i < Rows; ++i) {
-            low[i] = _mm256_add_ps(low[i], low_odd[i]);
-            high[i] = _mm256_add_ps(high[i], high_odd[i]);
-        }
-    }
-#pragma GCC unroll 4
-    for (; p < k; ++p, b += kPanelWidth) {
-        if (next) _mm_prefetch(reinterpret_cast<const char*>(next + p * kPanelWidth), _MM_HINT_T0);
-        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-#pragma GCC unroll 8
-        for (int i = 0; i < Rows; ++i) {
-            const __m256 a = _mm256_broadcast_ss(x + i * k + p);
-            low[i] = _mm256_fmadd_ps(a, b0, low[i]);
-            high[i] = _mm256_fmadd_ps(a, b1, high[i]);
-        }
-    }
+[[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline void store_panel(const __m256* low, const __m256* high,
+                                                                           float* y, int64_t n, int64_t cols,
+                                                                           const float* bias, Epilogue epilogue,
+                                                                           bool accumulate) {
     if (cols == kPanelWidth) {
 #pragma GCC unroll 8
         for (int i = 0; i < Rows; ++i) {
@@ -137,7 +94,6 @@ template <int Rows>
         }
         return;
     }
-    // The last panel of a width that is not a multiple of 16: through a buffer, storing only the real columns.
     alignas(32) float bias_part[kPanelWidth] = {};
     alignas(32) float part[kPanelWidth] = {};
     if (bias) std::memcpy(bias_part, bias, static_cast<std::size_t>(cols) * sizeof(float));
@@ -153,6 +109,89 @@ template <int Rows>
     }
 }
 
+// y[rows <= kTileRows, cols <= 16] for one panel. `bias` and `y` point at the panel's first column. Every output
+// is a chain of multiply-adds over k in order, from 0, then finish(): the same arithmetic in every tile shape, so a
+// row's bits do not depend on how many rows share the call (a sentence's on its batch).
+template <int Rows>
+[[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline void tile(const float* x, int64_t k, const float* panel,
+                                                                     float* y, int64_t n, int64_t cols,
+                                                                     const float* bias, Epilogue epilogue,
+                                                                     bool accumulate, const float* next) {
+    __m256 low[Rows], high[Rows];
+#pragma GCC unroll 8
+    for (int i = 0; i < Rows; ++i) low[i] = high[i] = _mm256_setzero_ps();
+    const float* b = panel;
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < k; ++p, b += kPanelWidth) {
+        if (next) _mm_prefetch(reinterpret_cast<const char*>(next + p * kPanelWidth), _MM_HINT_T0);
+        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 8
+        for (int i = 0; i < Rows; ++i) {
+            const __m256 a = _mm256_broadcast_ss(x + i * k + p);
+            low[i] = _mm256_fmadd_ps(a, b0, low[i]);
+            high[i] = _mm256_fmadd_ps(a, b1, high[i]);
+        }
+    }
+    store_panel<Rows>(low, high, y, n, cols, bias, epilogue, accumulate);
+}
+
+// One or two rows against `Panels` consecutive panels at once (y, bias: the first panel's first column; cols: the
+// columns left from there). A panel gives a row only 2 accumulators, each waiting on its last multiply-add (4
+// cycles), so a lone row on one panel would run at a quarter of the multiply-add rate; over 4 panels (2 for two
+// rows) 8 chains are in flight, each summed in the same order as in tile().
+template <int Rows, int Panels>
+[[gnu::target("avx2,fma")]] [[gnu::always_inline]] inline void wide_tile(const float* x, int64_t k,
+                                                                          const float* panel, float* y, int64_t n,
+                                                                          int64_t cols, const float* bias,
+                                                                          Epilogue epilogue, bool accumulate) {
+    __m256 low[Panels][Rows], high[Panels][Rows];
+#pragma GCC unroll 8
+    for (int j = 0; j < Panels; ++j)
+#pragma GCC unroll 8
+        for (int i = 0; i < Rows; ++i) low[j][i] = high[j][i] = _mm256_setzero_ps();
+    const int64_t panel_floats = k * kPanelWidth;
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < k; ++p) {
+        __m256 a[Rows];
+#pragma GCC unroll 8
+        for (int i = 0; i < Rows; ++i) a[i] = _mm256_broadcast_ss(x + i * k + p);
+#pragma GCC unroll 8
+        for (int j = 0; j < Panels; ++j) {
+            const float* b = panel + j * panel_floats + p * kPanelWidth;
+            const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 8
+            for (int i = 0; i < Rows; ++i) {
+                low[j][i] = _mm256_fmadd_ps(a[i], b0, low[j][i]);
+                high[j][i] = _mm256_fmadd_ps(a[i], b1, high[j][i]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < Panels; ++j) {
+        const int64_t c = j * kPanelWidth;
+        store_panel<Rows>(low[j], high[j], y + c, n, std::min(kPanelWidth, cols - c), bias ? bias + c : nullptr,
+                          epilogue, accumulate);
+    }
+}
+
+// Panels per wide_tile for a remainder of 1 or 2 rows.
+constexpr int64_t wide_panels(int64_t rows) { return rows == 1 ? 4 : 2; }
+
+// `rows` (1 or 2) rows against `count` (1 .. wide_panels(rows)) panels from `panel`.
+[[gnu::target("avx2,fma")]] void few_rows(int64_t rows, int64_t count, const float* x, int64_t k,
+                                          const float* panel, float* y, int64_t n, int64_t cols,
+                                          const float* bias, Epilogue epilogue, bool accumulate) {
+    switch (rows * 8 + count) {
+        case 8 + 4: wide_tile<1, 4>(x, k, panel, y, n, cols, bias, epilogue, accumulate); break;
+        case 8 + 3: wide_tile<1, 3>(x, k, panel, y, n, cols, bias, epilogue, accumulate); break;
+        case 8 + 2: wide_tile<1, 2>(x, k, panel, y, n, cols, bias, epilogue, accumulate); break;
+        case 8 + 1: wide_tile<1, 1>(x, k, panel, y, n, cols, bias, epilogue, accumulate); break;
+        case 16 + 2: wide_tile<2, 2>(x, k, panel, y, n, cols, bias, epilogue, accumulate); break;
+        case 16 + 1: wide_tile<2, 1>(x, k, panel, y, n, cols, bias, epilogue, accumulate); break;
+        default: break;
+    }
+}
+
 // Panels [first_panel, end_panel) of the product.
 [[gnu::target("avx2,fma")]] void multiply_avx2(const float* packed, int64_t n, int64_t k, const float* x,
                                                int64_t rows, float* y, const float* bias, Epilogue epilogue,
@@ -160,6 +199,8 @@ template <int Rows>
     const int64_t block = block_rows(k, kTileRows);
     for (int64_t r0 = 0; r0 < rows; r0 += block) {
         const int64_t block_end = std::min(rows, r0 + block);
+        const int64_t rest = (block_end - r0) % kTileRows;  // rows after the block's whole tiles
+        const int64_t r_rest = block_end - rest;
         for (int64_t p = first_panel; p < end_panel; ++p) {
             const float* panel = packed + p * k * kPanelWidth;
             const int64_t c0 = p * kPanelWidth;
@@ -168,17 +209,26 @@ template <int Rows>
             // The first full tile of a panel fetches the next panel into the cache while it works on this one. With
             // fewer rows than a tile the weights stream through once, and the hardware prefetcher keeps up.
             const float* next = p + 1 < end_panel ? panel + k * kPanelWidth : nullptr;
-            int64_t r = r0;
-            for (; r + kTileRows <= block_end; r += kTileRows, next = nullptr)
+            for (int64_t r = r0; r < r_rest; r += kTileRows, next = nullptr)
                 tile<kTileRows>(x + r * k, k, panel, y + r * n + c0, n, cols, panel_bias, epilogue, accumulate, next);
-            const float* xr = x + r * k;
-            float* yr = y + r * n + c0;
-            switch (block_end - r) {
-                case 5: tile<5>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
-                case 4: tile<4>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
-                case 3: tile<3>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
-                case 2: tile<2>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
-                case 1: tile<1>(xr, k, panel, yr, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
+            const float* xr = x + r_rest * k;
+            float* yr = y + r_rest * n;
+            switch (rest) {
+                case 5: tile<5>(xr, k, panel, yr + c0, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
+                case 4: tile<4>(xr, k, panel, yr + c0, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
+                case 3: tile<3>(xr, k, panel, yr + c0, n, cols, panel_bias, epilogue, accumulate, nullptr); break;
+                case 2:
+                case 1: {
+                    // Once a group of panels has passed (still in the cache), its last rows run across all of them.
+                    const int64_t group = wide_panels(rest);
+                    const int64_t in_group = (p - first_panel) % group + 1;
+                    if (in_group == group || p + 1 == end_panel) {
+                        const int64_t g0 = (p + 1 - in_group) * kPanelWidth;  // the group's first column
+                        few_rows(rest, in_group, xr, k, packed + g0 * k, yr + g0, n, n - g0,
+                                 bias ? bias + g0 : nullptr, epilogue, accumulate);
+                    }
+                    break;
+                }
                 default: break;
             }
         }

@@ -27,8 +27,8 @@ std::size_t packed_floats(int64_t n, int64_t k);
 void pack(const float* w, int64_t n, int64_t k, float* packed);
 
 // y[rows, n] = epilogue(x[rows, k] W^T + bias), or y += x W^T + bias with accumulate (epilogue none). bias:
-// [n] or nullptr. Each output is a sum over k of fused multiply-adds in order (with 1 or 2 rows, the even and
-// the odd k summed apart, then added), whatever the thread count. `threads` > 1 splits the columns among that
+// [n] or nullptr. Each output is a sum over k of fused multiply-adds in order, whatever the row count (so a row
+// gets the same bits in any batch) and the thread count. `threads` > 1 splits the columns among that
 // many OpenMP threads; 1 runs on the calling thread alone. Needs available().
 void multiply(const float* packed, int64_t n, int64_t k, const float* x, int64_t rows, float* y, const float* bias,
               Epilogue epilogue, bool accumulate, int threads = 1);

@@ -56,8 +56,6 @@ struct BoundPrimitive {
 
 // The op of an OpKey: which kind of primitive its values describe.
 enum : uint64_t {
-    op_attention_scores = 1,
-    op_attention_context = 2,
     op_linear = 4,
     op_activation = 5,
 };

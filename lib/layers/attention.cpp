@@ -1,5 +1,5 @@
 // Multi-head attention: loads the projections (folding the score scale into Q) and runs scores, softmax and the
-// weighted sum of values (dnnl/attention_ops.h: oneDNN matmuls, or tolk's loops for a decoding step).
+// weighted sum of values (core/attention_ops.h: tolk's loops).
 #include "layers/attention.h"
 
 #include <algorithm>
@@ -40,8 +40,8 @@ void MultiHeadAttention::project_self(DnnlContext& ctx, const float* x, int64_t 
     Linear::forward_same_input(ctx, x, rows, {{&q_proj, ws.q.f32()}, {&k_proj, ws.k.f32()}, {&v_proj, ws.v.f32()}});
 }
 
-void MultiHeadAttention::attend(DnnlContext& ctx, const HeadsView& q, const HeadsView& k, const HeadsView& v,
-                                const float* mask, MaskKind mask_kind, Tensor& scores, float* out) const {
+void MultiHeadAttention::attend(const HeadsView& q, const HeadsView& k, const HeadsView& v, const float* mask,
+                                MaskKind mask_kind, Tensor& scores, float* out) const {
     // Batch items are independent, so the batch runs in slices whose scores fit in max_score_floats: the scores
     // grow with the square of the length ([batch, n_heads, len, len]), and a batch of long lines (batch x len is
     // bounded by --max-batch-tokens, batch x len^2 is not) would otherwise hold tens of MB per worker.
@@ -52,10 +52,10 @@ void MultiHeadAttention::attend(DnnlContext& ctx, const HeadsView& q, const Head
     for (int64_t b = 0; b < q.batch; b += slice) {
         const int64_t n = std::min(slice, q.batch - b);
         const auto part = [&](const HeadsView& x) { return x.items(b, n); };
-        attention_scores(ctx, n_heads, d_head, part(q), part(k), mask ? mask + b * mask_items : nullptr, mask_kind,
+        attention_scores(n_heads, d_head, part(q), part(k), mask ? mask + b * mask_items : nullptr, mask_kind,
                          scores.f32());
         softmax_rows(scores.f32(), n * n_heads * q.len, k.len);
-        attention_context(ctx, n_heads, d_head, scores.f32(), q.len, part(v), out + b * q.len * d_model,
+        attention_context(n_heads, d_head, scores.f32(), q.len, part(v), out + b * q.len * d_model,
                           q.len * d_model, d_model);
     }
 }

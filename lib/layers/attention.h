@@ -1,12 +1,12 @@
 // MultiHeadAttention: the q/k/v/out projections of one Marian attention block (Hugging Face names
-// <prefix>.{q,k,v,out}_proj) and the attention itself, run for the whole batch at once (dnnl/attention_ops.h).
+// <prefix>.{q,k,v,out}_proj) and the attention itself, run for the whole batch at once (core/attention_ops.h).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "core/tensor.h"
-#include "dnnl/attention_ops.h"
+#include "core/attention_ops.h"
 #include "dnnl/linear.h"
 #include "layers/workspace.h"
 #include "model/weights.h"
@@ -28,8 +28,8 @@ struct MultiHeadAttention {
     // scratch, resized to [slice, n_heads, q_len, k_len] for a slice of the batch items.
     // The most score floats attend() holds at once (2 MiB): longer batches run in slices of batch items.
     static constexpr int64_t max_score_floats = int64_t{1} << 19;
-    void attend(DnnlContext& ctx, const HeadsView& q, const HeadsView& k, const HeadsView& v, const float* mask,
-                MaskKind mask_kind, Tensor& scores, float* out) const;
+    void attend(const HeadsView& q, const HeadsView& k, const HeadsView& v, const float* mask, MaskKind mask_kind,
+                Tensor& scores, float* out) const;
 
     Linear q_proj;  // scaled by 1/sqrt(d_head) at load
     Linear k_proj;

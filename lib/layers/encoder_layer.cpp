@@ -19,7 +19,7 @@ void EncoderLayer::forward(DnnlContext& ctx, float* x, int64_t batch, int64_t sr
                            Workspace& ws) const {
     const int64_t rows = batch * src_len, d_model = self_attn.d_model;
     self_attn.project_self(ctx, x, rows, ws);
-    self_attn.attend(ctx, dense_heads(ws.q.f32(), batch, src_len, d_model),
+    self_attn.attend(dense_heads(ws.q.f32(), batch, src_len, d_model),
                      dense_heads(ws.k.f32(), batch, src_len, d_model), dense_heads(ws.v.f32(), batch, src_len, d_model),
                      mask, MaskKind::per_key, ws.scores, ws.attn.f32());
     self_attn.out_proj.forward(ctx, ws.attn.f32(), x, rows, /*accumulate=*/true);  // x + SelfAttn(x)

@@ -80,8 +80,7 @@ public:
     int vocab_size() const override { return static_cast<int>(model_.target_vocab_size()); }
 
     // Teacher-forced passes for tests and scoring. Both end any decoding in progress (start() again to step).
-    // [batch, src_len, d_model] (src_len: the longest sentence; padded rows are unspecified). The encoder itself
-    // runs on src_len, rounded up to a multiple of 4 past 128 positions.
+    // [batch, src_len, d_model] (src_len: the longest sentence; padded rows are unspecified).
     Tensor encode(const std::vector<std::vector<int32_t>>& src_ids);
     // [batch, tgt_len, vocab_size] with a causal mask; a shorter target is right-padded with the pad id (its
     // logits past its length are unspecified; causality keeps the earlier ones exact).
@@ -108,8 +107,7 @@ private:
         Tensor cross_k, cross_v;
     };
 
-    // x_ <- [batch, src_len_, d_model] (src_len_: the longest sentence, past 128 rounded up to a multiple of 4);
-    // returns the longest sentence's length.
+    // x_ <- [batch, src_len_, d_model] (src_len_: the longest sentence's length, also returned).
     int64_t run_encoder(const std::vector<std::vector<int32_t>>& src_ids);
     void project_cross(int64_t batch);  // cross K/V of every decoder layer from the encoder output in x_
     void continue_rows(std::span<const int32_t> src_rows);  // row i continues old row src_rows[i]

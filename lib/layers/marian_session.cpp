@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "dnnl/attention_ops.h"
+#include "core/attention_ops.h"
 #include "layers/marian_model.h"
 
 namespace tolk {
@@ -42,15 +42,6 @@ int64_t MarianSession::run_encoder(const std::vector<std::vector<int32_t>>& src_
                    " tokens, more than max_position_embeddings (", model_.max_positions(), ")");
         src_len = std::max(src_len, len);
     }
-    // Past 128 positions the encoder's attention runs on oneDNN matmuls made per length, and one sentence at a
-    // time each new length added ~250 kB of them: such lengths are rounded up to a multiple of 4 (masked like any
-    // padding; peak RSS over 200 Multi30k lines one at a time, when every length made them: 57.3 -> 53.4 MB
-    // greedy). Shorter batches run on tolk's loops, with no per-length state, and keep their length: padded
-    // positions cost every projection and feed-forward row of the encoder (AMD Zen 5, 3 alternating runs,
-    // identical outputs: Multi30k float32 greedy 0.892 -> 0.873 s, beam 4 2.072 -> 2.013 s; held to AVX2
-    // 1.384 -> 1.334 s and 3.435 -> 3.367 s).
-    const int64_t longest = src_len;
-    if (src_len > kAttentionLoopQueries) src_len = std::min<int64_t>(round_up(src_len, 4), model_.max_positions());
     const int64_t d_model = model_.d_model();
     const Embeddings& embed = model_.encoder_embeddings();
     // Padding positions never reach a real token (their keys are masked), so any valid id serves for them.
@@ -70,7 +61,7 @@ int64_t MarianSession::run_encoder(const std::vector<std::vector<int32_t>>& src_
     for (const EncoderLayer& layer : model_.encoder_layers())
         layer.forward(ctx_, x_.f32(), batch, src_len, src_mask_.f32(), ws_);
     src_len_ = src_len;
-    return longest;
+    return src_len;
 }
 
 void MarianSession::project_cross(int64_t batch) {
@@ -302,9 +293,8 @@ void MarianSession::reorder(std::span<const int32_t> src_rows) {
 Tensor MarianSession::encode(const std::vector<std::vector<int32_t>>& src_ids) {
     const int64_t longest = run_encoder(src_ids);
     const int64_t batch = static_cast<int64_t>(src_ids.size()), d_model = model_.d_model();
-    Tensor out({batch, longest, d_model});  // [batch, longest, d_model]: the positions past it were padding
-    for (int64_t b = 0; b < batch; ++b)
-        copy_floats(out.f32() + b * longest * d_model, x_.f32() + b * src_len_ * d_model, longest * d_model);
+    Tensor out({batch, longest, d_model});  // [batch, longest, d_model]
+    copy_floats(out.f32(), x_.f32(), batch * longest * d_model);
     return out;
 }
 

@@ -1,28 +1,20 @@
 // The core of multi-head attention: Q*K^T (+ additive mask), softmax over keys, and P*V written with the heads
-// merged. Up to 128 queries per batch item (decoding steps, a sentence's beams against its source, the encoder of
-// all but very long batches) run on tolk's own loops over strided views of the [batch, len, n_heads * d_head]
-// projection buffers (core/attention_kernels.h). Longer blocks go through one oneDNN matmul each for all batch
-// items and heads: heads are a batch dimension expressed with strided memory descriptors over the same buffers,
-// so nothing is transposed or copied.
+// merged, on tolk's own loops over strided views of the [batch, len, n_heads * d_head] projection buffers
+// (core/attention_kernels.h): all heads of a query at once, nothing transposed or copied. Every batch item is
+// computed on its own and padding adds exact zeros, so a sentence gets the same bits in any batch.
 #pragma once
 
 #include <cstdint>
 
-#include "dnnl/context.h"
-
 namespace tolk {
-
-// Blocks of up to this many queries per batch item run on tolk's own loops, longer ones on oneDNN matmuls made
-// for each shape (see attention_ops.cpp).
-inline constexpr int64_t kAttentionLoopQueries = 128;
 
 // Rows of n_heads * d_head floats seen as heads: element (b, h, t, d) lives at
 // data[b * batch_stride + t * row_stride + h * d_head + d]. A dense [batch, len, d_model] buffer has
 // row_stride = d_model and batch_stride = len * d_model; a K/V cache with room for more positions has a larger
-// batch_stride. oneDNN picks its fastest (brgemm) kernels when the view is dense.
+// batch_stride.
 // With `slots`, row t of batch item b is that of item slots[b * slots_stride + t] instead:
 // data[slot * batch_stride + t * row_stride + ...], so that decoder rows (beams) share the cache rows of their
-// common past. Only tolk's own loops read such views (at most 128 queries per batch item).
+// common past (keys and values only).
 struct HeadsView {
     const float* data = nullptr;
     int64_t batch = 0;
@@ -56,13 +48,13 @@ inline constexpr float mask_value = -1e9f;
 // scores[batch, n_heads, q_len, k_len] = Q K^T + mask (mask nullptr: Q K^T alone). Q and K must agree on batch
 // and n_heads * d_head.
 // The 1/sqrt(d_head) scale is not applied here: the model folds it into the Q projection.
-void attention_scores(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k,
-                      const float* mask, MaskKind mask_kind, float* scores);
+void attention_scores(int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k, const float* mask,
+                      MaskKind mask_kind, float* scores);
 
 // out(b, t, h * d_head + d) = sum_s probs[b, h, t, s] * V(b, h, s, d), written into rows of out_row_stride floats
 // (batch item b starts at out + b * out_batch_stride): the heads come out merged.
-void attention_context(DnnlContext& ctx, int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len,
-                       const HeadsView& v, float* out, int64_t out_batch_stride, int64_t out_row_stride);
+void attention_context(int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len, const HeadsView& v,
+                       float* out, int64_t out_batch_stride, int64_t out_row_stride);
 
 // In-place softmax over the last axis of x[rows, cols], max-subtracted; an entry more than 87 below its row's
 // maximum (a masked score) becomes exactly 0. Our own loop rather than oneDNN's softmax_v2: that primitive is
