@@ -63,8 +63,8 @@ struct WeightedRows {
                                            int64_t n, int64_t heads, int64_t d, float* out, const int32_t* slots,
                                            int64_t slot_stride) {
         const int64_t width = heads * d;
-        std::memset(out, 0, static_cast<std::size_t>(width) * sizeof(float));
         if (d % W != 0) {
+            std::memset(out, 0, static_cast<std::size_t>(width) * sizeof(float));
             for (int64_t j = 0; j < n; ++j)
                 for (int64_t h = 0; h < heads; ++h) {
                     const float pj = p[h * p_stride + j];
@@ -92,6 +92,7 @@ struct WeightedRows {
             return;
         }
         // Every output float is its own running sum over j, kept in `out` (a few kB, in L1) between key rows.
+        std::memset(out, 0, static_cast<std::size_t>(width) * sizeof(float));
         for (int64_t j = 0; j < n; ++j) {
             const float* row = row_at(values, stride, slots, slot_stride, j);
             for (int64_t h = 0; h < heads; ++h) {
