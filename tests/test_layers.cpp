@@ -308,10 +308,11 @@ TEST_CASE("a sentence gets the same bits beside any partner, long ones included,
     for (const ComputeType type : types) {
         const MarianModel model(config, weights, type);
         MarianSession alone(model), batched(model);
-        const Tensor enc = alone.encode({subject});                 // [1, 7, d_model]
+        const Tensor enc = alone.encode({subject});                       // [1, 7, d_model]
         const Tensor logits = alone.forward_logits({subject}, {target});  // [1, 5, vocab]
         for (const int64_t partner_len : {9, 100, 150}) {
-            INFO("compute type " << std::string(compute_type_name(type)) << ", partner of " << partner_len << " tokens");
+            INFO("compute type " << std::string(compute_type_name(type)) << ", partner of " << partner_len
+                                 << " tokens");
             const std::vector<int32_t> partner = sentence(partner_len);
             const std::vector<int32_t> partner_target(static_cast<std::size_t>(partner_len / 2), 7);
             for (const bool subject_first : {true, false}) {
@@ -535,8 +536,7 @@ TEST_CASE("session errors name the problem") {
 
 TEST_CASE("the decoding hot path runs no oneDNN reference kernel") {
     // Linears on the matmul primitive (f32 would run on the panel kernel, which has none, on a CPU without
-    // AVX-512). Attention over blocks of up to 128 queries and layer norm run on tolk's own loops, without
-    // primitives; test_dnnl's hot-path test covers oneDNN's attention shapes.
+    // AVX-512). Attention and layer norm run on tolk's own loops, without primitives.
     const LinearKernelScope scope(LinearKernel::matmul);
     const ModelConfig config = random_config();
     const MarianModel model(config, random_weights(config, 11));

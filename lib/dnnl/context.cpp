@@ -39,9 +39,9 @@ std::string md_str(const dnnl::memory::desc& md) {
 
 }  // namespace dnnl_detail
 
-// Row counts and batch sizes are bucketed (Linear, attention_ops), so a run needs a few hundred primitives (472 on
-// 1,000 Multi30k lines); source lengths still vary, and junk input can make any number of shapes. 1,024 is well
-// above what real text uses and bounds the memory a cache holds (JIT code and descriptors, tens of KiB each).
+// Row counts are bucketed (Linear), so a run needs a few hundred primitives (472 on 1,000 Multi30k lines when
+// attention still made some); source lengths still vary, and junk input can make any number of shapes. 1,024 is
+// well above what real text uses and bounds the memory a cache holds (JIT code and descriptors, tens of KiB each).
 constexpr std::size_t default_cached_primitives = 1024;
 
 dnnl_detail::BoundPrimitive& DnnlContext::Impl::insert(const dnnl_detail::OpKey& key,
