@@ -27,34 +27,6 @@ void check_view(const char* what, const HeadsView& v, int64_t width) {
                " rows of ", width, " floats");
 }
 
-void direct_scores(int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k, const float* mask,
-                   MaskKind mask_kind, float* scores) {
-    const int64_t q_len = q.len, k_len = k.len;
-    const int64_t mask_items = (mask_kind == MaskKind::per_query ? q_len : 1) * k_len;  // per batch item
-    for (int64_t b = 0; b < q.batch; ++b)
-        for (int64_t t = 0; t < q_len; ++t) {
-            const float* add = nullptr;
-            if (mask) add = mask + b * mask_items + (mask_kind == MaskKind::per_query ? t * k_len : 0);
-            // scores[b, h, t, :] for every head h
-            attention_kernels::dot_rows(q.data + b * q.batch_stride + t * q.row_stride,
-                                        k.slots ? k.data : k.data + b * k.batch_stride, k.row_stride, k_len,
-                                        n_heads, d_head, add, scores + (b * n_heads * q_len + t) * k_len,
-                                        q_len * k_len, k.slots ? k.slots + b * k.slots_stride : nullptr,
-                                        k.batch_stride);
-        }
-}
-
-void direct_context(int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len, const HeadsView& v,
-                    float* out, int64_t out_batch_stride, int64_t out_row_stride) {
-    const int64_t k_len = v.len;
-    for (int64_t b = 0; b < v.batch; ++b)
-        for (int64_t t = 0; t < q_len; ++t)
-            attention_kernels::weighted_rows(probs + (b * n_heads * q_len + t) * k_len, q_len * k_len,
-                                             v.slots ? v.data : v.data + b * v.batch_stride, v.row_stride, k_len,
-                                             n_heads, d_head, out + b * out_batch_stride + t * out_row_stride,
-                                             v.slots ? v.slots + b * v.slots_stride : nullptr, v.batch_stride);
-}
-
 constexpr int kLanes = 16;
 
 // Scores below max - 87 get probability 0: exp_nonpositive stops at exp(-87) ~ 1.6e-38, and a masked key (a
@@ -123,7 +95,19 @@ void attention_scores(int64_t n_heads, int64_t d_head, const HeadsView& q, const
     check_view("key", k, width);
     TOLK_CHECK(q.batch == k.batch, "attention: query batch ", q.batch, " != key batch ", k.batch);
     TOLK_CHECK(!q.slots, "attention: queries cannot be read through shared cache rows (slots)");
-    direct_scores(n_heads, d_head, q, k, mask, mask_kind, scores);
+    const int64_t q_len = q.len, k_len = k.len;
+    const int64_t mask_items = (mask_kind == MaskKind::per_query ? q_len : 1) * k_len;  // per batch item
+    for (int64_t b = 0; b < q.batch; ++b)
+        for (int64_t t = 0; t < q_len; ++t) {
+            const float* add = nullptr;
+            if (mask) add = mask + b * mask_items + (mask_kind == MaskKind::per_query ? t * k_len : 0);
+            // scores[b, h, t, :] for every head h
+            attention_kernels::dot_rows(q.data + b * q.batch_stride + t * q.row_stride,
+                                        k.slots ? k.data : k.data + b * k.batch_stride, k.row_stride, k_len,
+                                        n_heads, d_head, add, scores + (b * n_heads * q_len + t) * k_len,
+                                        q_len * k_len, k.slots ? k.slots + b * k.slots_stride : nullptr,
+                                        k.batch_stride);
+        }
 }
 
 void attention_context(int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len, const HeadsView& v,
@@ -134,7 +118,13 @@ void attention_context(int64_t n_heads, int64_t d_head, const float* probs, int6
     TOLK_CHECK(out_row_stride >= width && out_batch_stride >= (q_len - 1) * out_row_stride + width,
                "attention: output strides (batch ", out_batch_stride, ", row ", out_row_stride, ") cannot hold ",
                q_len, " rows of ", width, " floats");
-    direct_context(n_heads, d_head, probs, q_len, v, out, out_batch_stride, out_row_stride);
+    const int64_t k_len = v.len;
+    for (int64_t b = 0; b < v.batch; ++b)
+        for (int64_t t = 0; t < q_len; ++t)
+            attention_kernels::weighted_rows(probs + (b * n_heads * q_len + t) * k_len, q_len * k_len,
+                                             v.slots ? v.data : v.data + b * v.batch_stride, v.row_stride, k_len,
+                                             n_heads, d_head, out + b * out_batch_stride + t * out_row_stride,
+                                             v.slots ? v.slots + b * v.slots_stride : nullptr, v.batch_stride);
 }
 
 void softmax_rows(float* x, int64_t rows, int64_t cols) {

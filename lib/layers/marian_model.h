@@ -107,8 +107,8 @@ private:
         Tensor cross_k, cross_v;
     };
 
-    // x_ <- [batch, src_len_, d_model] (src_len_: the longest sentence's length, also returned).
-    int64_t run_encoder(const std::vector<std::vector<int32_t>>& src_ids);
+    // x_ <- [batch, src_len_, d_model] (src_len_: the longest sentence's length).
+    void run_encoder(const std::vector<std::vector<int32_t>>& src_ids);
     void project_cross(int64_t batch);  // cross K/V of every decoder layer from the encoder output in x_
     void continue_rows(std::span<const int32_t> src_rows);  // row i continues old row src_rows[i]
     void reserve_positions(int64_t needed);

@@ -30,7 +30,7 @@ auto at(const Seq& seq, int64_t i) {
 MarianSession::MarianSession(const MarianModel& model)
     : model_(model), layers_(model.decoder_layers().size()), spare_(model.decoder_layers().size()) {}
 
-int64_t MarianSession::run_encoder(const std::vector<std::vector<int32_t>>& src_ids) {
+void MarianSession::run_encoder(const std::vector<std::vector<int32_t>>& src_ids) {
     rows_ = 0;  // the encoder's buffers are the decoder's: any decoding in progress ends here
     TOLK_CHECK(!src_ids.empty(), "encoder: empty batch of source sentences");
     const int64_t batch = static_cast<int64_t>(src_ids.size());
@@ -61,7 +61,6 @@ int64_t MarianSession::run_encoder(const std::vector<std::vector<int32_t>>& src_
     for (const EncoderLayer& layer : model_.encoder_layers())
         layer.forward(ctx_, x_.f32(), batch, src_len, src_mask_.f32(), ws_);
     src_len_ = src_len;
-    return src_len;
 }
 
 void MarianSession::project_cross(int64_t batch) {
@@ -291,10 +290,10 @@ void MarianSession::reorder(std::span<const int32_t> src_rows) {
 }
 
 Tensor MarianSession::encode(const std::vector<std::vector<int32_t>>& src_ids) {
-    const int64_t longest = run_encoder(src_ids);
+    run_encoder(src_ids);
     const int64_t batch = static_cast<int64_t>(src_ids.size()), d_model = model_.d_model();
-    Tensor out({batch, longest, d_model});  // [batch, longest, d_model]
-    copy_floats(out.f32(), x_.f32(), batch * longest * d_model);
+    Tensor out({batch, src_len_, d_model});  // [batch, longest, d_model]
+    copy_floats(out.f32(), x_.f32(), batch * src_len_ * d_model);
     return out;
 }
 
