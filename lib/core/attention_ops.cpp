@@ -88,43 +88,41 @@ void softmax_row(float* x, int n) { simd::call<SoftmaxRow>(x, n); }
 
 }  // namespace
 
-void attention_scores(int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k, const float* mask,
-                      MaskKind mask_kind, float* scores) {
+void attention(int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k, const HeadsView& v,
+               const float* mask, MaskKind mask_kind, float* out, int64_t out_batch_stride, int64_t out_row_stride,
+               float* probs) {
     const int64_t width = n_heads * d_head;
     check_view("query", q, width);
     check_view("key", k, width);
-    TOLK_CHECK(q.batch == k.batch, "attention: query batch ", q.batch, " != key batch ", k.batch);
+    check_view("value", v, width);
+    TOLK_CHECK(q.batch == k.batch && k.batch == v.batch, "attention: query, key and value batches ", q.batch, ", ",
+               k.batch, " and ", v.batch, " differ");
+    TOLK_CHECK(k.len == v.len && k.len <= std::numeric_limits<int>::max(), "attention: ", k.len, " keys but ", v.len,
+               " values");
     TOLK_CHECK(!q.slots, "attention: queries cannot be read through shared cache rows (slots)");
+    TOLK_CHECK(out != nullptr && probs != nullptr, "attention: no output or scratch");
+    TOLK_CHECK(out_row_stride >= width && out_batch_stride >= (q.len - 1) * out_row_stride + width,
+               "attention: output strides (batch ", out_batch_stride, ", row ", out_row_stride, ") cannot hold ",
+               q.len, " rows of ", width, " floats");
     const int64_t q_len = q.len, k_len = k.len;
     const int64_t mask_items = (mask_kind == MaskKind::per_query ? q_len : 1) * k_len;  // per batch item
-    for (int64_t b = 0; b < q.batch; ++b)
+    for (int64_t b = 0; b < q.batch; ++b) {
+        const float* keys = k.slots ? k.data : k.data + b * k.batch_stride;
+        const float* values = v.slots ? v.data : v.data + b * v.batch_stride;
+        const int32_t* key_slots = k.slots ? k.slots + b * k.slots_stride : nullptr;
+        const int32_t* value_slots = v.slots ? v.slots + b * v.slots_stride : nullptr;
         for (int64_t t = 0; t < q_len; ++t) {
             const float* add = nullptr;
             if (mask) add = mask + b * mask_items + (mask_kind == MaskKind::per_query ? t * k_len : 0);
-            // scores[b, h, t, :] for every head h
-            attention_kernels::dot_rows(q.data + b * q.batch_stride + t * q.row_stride,
-                                        k.slots ? k.data : k.data + b * k.batch_stride, k.row_stride, k_len,
-                                        n_heads, d_head, add, scores + (b * n_heads * q_len + t) * k_len,
-                                        q_len * k_len, k.slots ? k.slots + b * k.slots_stride : nullptr,
-                                        k.batch_stride);
+            // probs[h, :] = this query's scores against every key, head by head, then their softmax
+            attention_kernels::dot_rows(q.data + b * q.batch_stride + t * q.row_stride, keys, k.row_stride, k_len,
+                                        n_heads, d_head, add, probs, k_len, key_slots, k.batch_stride);
+            for (int64_t h = 0; h < n_heads; ++h) softmax_row(probs + h * k_len, static_cast<int>(k_len));
+            attention_kernels::weighted_rows(probs, k_len, values, v.row_stride, k_len, n_heads, d_head,
+                                             out + b * out_batch_stride + t * out_row_stride, value_slots,
+                                             v.batch_stride);
         }
-}
-
-void attention_context(int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len, const HeadsView& v,
-                       float* out, int64_t out_batch_stride, int64_t out_row_stride) {
-    const int64_t width = n_heads * d_head;
-    check_view("value", v, width);
-    TOLK_CHECK(probs != nullptr && out != nullptr && q_len > 0, "attention: empty probabilities or output");
-    TOLK_CHECK(out_row_stride >= width && out_batch_stride >= (q_len - 1) * out_row_stride + width,
-               "attention: output strides (batch ", out_batch_stride, ", row ", out_row_stride, ") cannot hold ",
-               q_len, " rows of ", width, " floats");
-    const int64_t k_len = v.len;
-    for (int64_t b = 0; b < v.batch; ++b)
-        for (int64_t t = 0; t < q_len; ++t)
-            attention_kernels::weighted_rows(probs + (b * n_heads * q_len + t) * k_len, q_len * k_len,
-                                             v.slots ? v.data : v.data + b * v.batch_stride, v.row_stride, k_len,
-                                             n_heads, d_head, out + b * out_batch_stride + t * out_row_stride,
-                                             v.slots ? v.slots + b * v.slots_stride : nullptr, v.batch_stride);
+    }
 }
 
 void softmax_rows(float* x, int64_t rows, int64_t cols) {

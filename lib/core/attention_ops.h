@@ -45,16 +45,15 @@ enum class MaskKind {
 // a fully masked row still gives numbers, and far from float's limits so adding it to a score cannot overflow.
 inline constexpr float mask_value = -1e9f;
 
-// scores[batch, n_heads, q_len, k_len] = Q K^T + mask (mask nullptr: Q K^T alone). Q and K must agree on batch
-// and n_heads * d_head.
+// out(b, t, h * d_head + d) = sum_s softmax_s(Q(b, h, t) . K(b, h, s) + mask) V(b, h, s, d), written into rows of
+// out_row_stride floats (batch item b starts at out + b * out_batch_stride): the heads come out merged. Query by
+// query: its scores for every head go into `probs` (scratch of n_heads * k.len floats, in the first-level cache),
+// become probabilities in place, and weigh the values, so no [batch, n_heads, q_len, k_len] block is ever held.
+// Q, K and V must agree on batch and n_heads * d_head, K and V on length; mask nullptr: every key is visible.
 // The 1/sqrt(d_head) scale is not applied here: the model folds it into the Q projection.
-void attention_scores(int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k, const float* mask,
-                      MaskKind mask_kind, float* scores);
-
-// out(b, t, h * d_head + d) = sum_s probs[b, h, t, s] * V(b, h, s, d), written into rows of out_row_stride floats
-// (batch item b starts at out + b * out_batch_stride): the heads come out merged.
-void attention_context(int64_t n_heads, int64_t d_head, const float* probs, int64_t q_len, const HeadsView& v,
-                       float* out, int64_t out_batch_stride, int64_t out_row_stride);
+void attention(int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsView& k, const HeadsView& v,
+               const float* mask, MaskKind mask_kind, float* out, int64_t out_batch_stride, int64_t out_row_stride,
+               float* probs);
 
 // In-place softmax over the last axis of x[rows, cols], max-subtracted; an entry more than 87 below its row's
 // maximum (a masked score) becomes exactly 0. Our own loop rather than oneDNN's softmax_v2: that primitive is

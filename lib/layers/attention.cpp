@@ -2,7 +2,6 @@
 // weighted sum of values (core/attention_ops.h: tolk's loops).
 #include "layers/attention.h"
 
-#include <algorithm>
 #include <cmath>
 
 namespace tolk {
@@ -41,23 +40,9 @@ void MultiHeadAttention::project_self(DnnlContext& ctx, const float* x, int64_t 
 }
 
 void MultiHeadAttention::attend(const HeadsView& q, const HeadsView& k, const HeadsView& v, const float* mask,
-                                MaskKind mask_kind, Tensor& scores, float* out) const {
-    // Batch items are independent, so the batch runs in slices whose scores fit in max_score_floats: the scores
-    // grow with the square of the length ([batch, n_heads, len, len]), and a batch of long lines (batch x len is
-    // bounded by --max-batch-tokens, batch x len^2 is not) would otherwise hold tens of MB per worker.
-    const int64_t per_item = n_heads * q.len * k.len;
-    const int64_t slice = std::clamp<int64_t>(max_score_floats / per_item, 1, q.batch);
-    const int64_t mask_items = (mask_kind == MaskKind::per_query ? q.len : 1) * k.len;  // per batch item
-    scores.resize({slice, n_heads, q.len, k.len});  // [slice, n_heads, q_len, k_len]
-    for (int64_t b = 0; b < q.batch; b += slice) {
-        const int64_t n = std::min(slice, q.batch - b);
-        const auto part = [&](const HeadsView& x) { return x.items(b, n); };
-        attention_scores(n_heads, d_head, part(q), part(k), mask ? mask + b * mask_items : nullptr, mask_kind,
-                         scores.f32());
-        softmax_rows(scores.f32(), n * n_heads * q.len, k.len);
-        attention_context(n_heads, d_head, scores.f32(), q.len, part(v), out + b * q.len * d_model,
-                          q.len * d_model, d_model);
-    }
+                                MaskKind mask_kind, Tensor& probs, float* out) const {
+    probs.resize({n_heads, k.len});  // [n_heads, k_len]: one query's at a time
+    attention(n_heads, d_head, q, k, v, mask, mask_kind, out, q.len * d_model, d_model, probs.f32());
 }
 
 }  // namespace tolk

@@ -24,12 +24,9 @@ struct MultiHeadAttention {
     void project_self(DnnlContext& ctx, const float* x, int64_t rows, Workspace& ws) const;
 
     // out rows [q.batch * q.len, d_model] (dense) = softmax(Q K^T + mask) V with the heads merged (mask nullptr:
-    // every key is visible to every query); `scores` is
-    // scratch, resized to [slice, n_heads, q_len, k_len] for a slice of the batch items.
-    // The most score floats attend() holds at once (2 MiB): longer batches run in slices of batch items.
-    static constexpr int64_t max_score_floats = int64_t{1} << 19;
+    // every key is visible to every query); `probs` is scratch, resized to [n_heads, k_len] (one query's).
     void attend(const HeadsView& q, const HeadsView& k, const HeadsView& v, const float* mask, MaskKind mask_kind,
-                Tensor& scores, float* out) const;
+                Tensor& probs, float* out) const;
 
     Linear q_proj;  // scaled by 1/sqrt(d_head) at load
     Linear k_proj;
