@@ -640,6 +640,42 @@ TEST_CASE("tensor: mid-size buffers start zeroed and grow with their contents' r
     CHECK(!HeapReuseScope::active());
 }
 
+TEST_CASE("heap: inside a reuse scope, freed mid-size blocks are handed out again, smallest fit first") {
+    const std::size_t small = kPrefaultBytes, large = 4 * kPrefaultBytes;
+    std::size_t cap_small = 0, cap_large = 0, cap = 0;
+    {
+        const HeapReuseScope scope;
+        void* a = take_scoped_block(small, &cap_small);
+        void* b = take_scoped_block(large, &cap_large);
+        CHECK(cap_small == small);
+        CHECK(cap_large == large);
+        std::memset(a, 0x11, cap_small);
+        std::memset(b, 0x22, cap_large);
+        give_back_scoped_block(a, cap_small);
+        give_back_scoped_block(b, cap_large);
+        // A request between the two sizes gets the large block, one below the small size the small block, with
+        // their old contents.
+        void* c = take_scoped_block(small + 1, &cap);
+        CHECK(c == b);
+        CHECK(cap == cap_large);
+        void* d = take_scoped_block(small - 4096, &cap);
+        CHECK(d == a);
+        CHECK(static_cast<unsigned char*>(d)[0] == 0x11);
+        give_back_scoped_block(c, cap_large);
+        give_back_scoped_block(d, cap_small);
+        // A tensor built on a handed-back block still starts zeroed.
+        const int64_t n = static_cast<int64_t>(large / sizeof(float));
+        Tensor t({n});
+        CHECK(t.raw() == b);
+        CHECK(all_zero(static_cast<const unsigned char*>(t.raw()), t.nbytes()));
+    }
+    // Without a scope, a block is a mapping of its own, zero-filled.
+    auto* e = static_cast<unsigned char*>(take_scoped_block(small, &cap));
+    CHECK(cap == small);
+    CHECK(all_zero(e, cap));
+    give_back_scoped_block(e, cap);
+}
+
 TEST_CASE("tensor: large buffers (mapped) start zeroed, keep their memory when they fit, and free cleanly") {
     const int64_t n = static_cast<int64_t>(kHugePageBytes / sizeof(float)) + 3;  // just past the threshold
     Tensor t({n});

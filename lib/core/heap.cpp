@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <new>
+#include <utility>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -18,6 +19,10 @@ namespace {
 
 std::atomic<std::size_t> g_threshold{0};  // 0: never set, glibc's dynamic default applies
 std::atomic<int> g_reuse_scopes{0};
+
+// The scopes' cache of freed mappings (take_scoped_block): address and size.
+std::mutex g_scoped_mutex;
+std::vector<std::pair<void*, std::size_t>> g_scoped_blocks;
 
 constexpr std::size_t kLoadThreshold = std::size_t{64} << 20;  // above any one tensor of a Marian model
 // After loading, the top of a heap is given back to the system only past this much free memory, and a heap grows
@@ -57,7 +62,14 @@ HeapReuseScope::HeapReuseScope() {
 }
 
 HeapReuseScope::~HeapReuseScope() {
-    --g_reuse_scopes;
+    {
+        std::lock_guard lock(g_scoped_mutex);
+        if (--g_reuse_scopes == 0) {
+            for (const auto& [p, bytes] : g_scoped_blocks) unmap_pages(p, bytes);
+            g_scoped_blocks.clear();
+            g_scoped_blocks.shrink_to_fit();
+        }
+    }
 #if defined(__GLIBC__)
     const std::size_t threshold = g_threshold.load();
     if (threshold == 0) return;
@@ -65,6 +77,12 @@ HeapReuseScope::~HeapReuseScope() {
     mallopt(M_TOP_PAD, kTopPad);
     malloc_trim(0);
     mallopt(M_MMAP_THRESHOLD, static_cast<int>(threshold));
+#endif
+}
+
+void release_free_heap() {
+#if defined(__GLIBC__)
+    malloc_trim(0);
 #endif
 }
 
@@ -101,6 +119,40 @@ void* map_prefaulted(std::size_t bytes) {
 
 void unmap_pages(void* p, std::size_t bytes) {
     if (p) ::munmap(p, round_up(bytes, kSmallPageBytes));
+}
+
+void* take_scoped_block(std::size_t bytes, std::size_t* capacity) {
+    const std::size_t size = round_up(bytes, kSmallPageBytes);
+    {
+        std::lock_guard lock(g_scoped_mutex);
+        auto best = g_scoped_blocks.end();
+        for (auto it = g_scoped_blocks.begin(); it != g_scoped_blocks.end(); ++it)
+            if (it->second >= size && (best == g_scoped_blocks.end() || it->second < best->second)) best = it;
+        if (best != g_scoped_blocks.end()) {
+            void* p = best->first;
+            *capacity = best->second;
+            g_scoped_blocks.erase(best);
+            return p;
+        }
+        // Every cached block is too small for this one, and likely for what follows (a model's tensors come in a
+        // few sizes): unmapped, so that the cache never holds more than the blocks that can still be reused.
+        for (const auto& [p, cached] : g_scoped_blocks) unmap_pages(p, cached);
+        g_scoped_blocks.clear();
+    }
+    *capacity = size;
+    return map_prefaulted(size);
+}
+
+void give_back_scoped_block(void* p, std::size_t capacity) {
+    if (!p) return;
+    {
+        std::lock_guard lock(g_scoped_mutex);
+        if (g_reuse_scopes.load() > 0) {
+            g_scoped_blocks.emplace_back(p, capacity);
+            return;
+        }
+    }
+    unmap_pages(p, capacity);
 }
 
 PageArena::~PageArena() {

@@ -14,15 +14,18 @@ namespace tolk {
 // The app sets this once at start; HeapReuseScope restores it.
 void set_large_block_threshold(std::size_t bytes);
 
-// While alive, freed blocks of any size stay in the heap and are handed out again. Loading converts every
-// tensor to f32 in a buffer freed right after packing: mapped afresh each time, each buffer page is faulted in
-// anew (~12 us a page on a virtual machine, measured; a third of the cold start). On exit the free pages go back
-// to the system (malloc_trim) and the threshold returns to its set value, so the peak memory is unchanged.
+// While alive, freed blocks stay and are handed out again. Loading converts every tensor to f32 in a buffer freed
+// right after packing: mapped afresh each time, each buffer page is faulted in anew (~12 us a page on a virtual
+// machine, measured; a third of the cold start). Small blocks stay in the C heap; Tensor's blocks of
+// kPrefaultBytes up to kHugePageBytes wait in the scope's own cache of mappings (take_scoped_block), outside the
+// heap, where the small long-lived allocations made between them (biases, names) would keep the heap from
+// shrinking back. On exit the free pages go back to the system (malloc_trim, the cached mappings unmapped) and the
+// threshold returns to its set value.
 class HeapReuseScope {
 public:
-    // True while a scope is alive: Tensor then takes blocks below kHugePageBytes from the C heap too, where
-    // they reuse the pages of the buffers freed before them, instead of prefaulted mappings of their own, and
-    // larger blocks in prefaulted 4 KiB pages instead of 2 MiB ones.
+    // True while a scope is alive: Tensor then takes blocks below kHugePageBytes from the C heap or the scope's
+    // cache, where they reuse the pages of the buffers freed before them, instead of prefaulted mappings of their
+    // own, and larger blocks in prefaulted 4 KiB pages instead of 2 MiB ones.
     static bool active();
 
     HeapReuseScope();
@@ -30,6 +33,9 @@ public:
     HeapReuseScope(const HeapReuseScope&) = delete;
     HeapReuseScope& operator=(const HeapReuseScope&) = delete;
 };
+
+// Gives the free pages of every thread's C heap back to the system now (glibc's malloc_trim; elsewhere nothing).
+void release_free_heap();
 
 // Huge pages. Touching a fresh 4 KiB page costs a page fault (~11 us on the virtual machines measured here: 64 MiB
 // written one byte a page took 172 ms); the same 64 MiB in 2 MiB pages took 4 ms. Linux gives anonymous memory 2 MiB
@@ -52,6 +58,12 @@ constexpr std::size_t kPrefaultBytes = std::size_t{128} << 10;
 constexpr std::size_t kSmallPageBytes = 4096;
 void* map_prefaulted(std::size_t bytes);
 void unmap_pages(void* p, std::size_t bytes);
+
+// The smallest mapping in the HeapReuseScope's cache that holds `bytes` (its old contents still in it), or, when
+// none does, a new map_prefaulted one (the cached ones, all smaller, are unmapped); its size goes to *capacity.
+void* take_scoped_block(std::size_t bytes, std::size_t* capacity);
+// Hands a block from take_scoped_block back: into the cache while a scope is alive, unmapped otherwise.
+void give_back_scoped_block(void* p, std::size_t capacity);
 
 // Memory that lives as long as a model: its packed weights and tables, handed out in order from large mapped
 // chunks (map_huge), so that small tensors share 2 MiB pages instead of each faulting in its own 4 KiB ones.

@@ -50,19 +50,19 @@ int64_t shape_numel(const Shape& shape) {
 }
 
 void Tensor::Free::operator()(void* p) const {
-    if (mapped && huge) {
-        unmap_huge(p, mapped);
-    } else if (mapped) {
-        unmap_pages(p, mapped);
-    } else {
-        std::free(p);
+    switch (source) {
+        case Source::heap: std::free(p); break;
+        case Source::pages: unmap_pages(p, mapped); break;
+        case Source::huge_pages: unmap_huge(p, mapped); break;
+        case Source::scoped: give_back_scoped_block(p, mapped); break;
     }
 }
 
 Tensor::Tensor(Shape shape, DType dtype) : dtype_(dtype) {
     resize(std::move(shape));
-    // Mapped blocks come zero-filled from the kernel; writing them would only fault in their spare tail.
-    if (capacity_ && !data_.get_deleter().mapped) std::memset(data_.get(), 0, capacity_);
+    // Fresh mappings come zero-filled from the kernel; writing them would only fault in their spare tail.
+    const Source source = data_.get_deleter().source;
+    if (capacity_ && (source == Source::heap || source == Source::scoped)) std::memset(data_.get(), 0, capacity_);
 }
 
 Tensor Tensor::clone() const {
@@ -84,7 +84,7 @@ void Tensor::resize(Shape shape) {
         if (need >= kHugePageBytes && !HeapReuseScope::active()) {
             // Large buffers (K/V caches, logits of wide beams) in 2 MiB pages: see heap.h.
             const std::size_t bytes = (need + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
-            data_ = std::unique_ptr<void, Free>(map_huge(bytes), Free{bytes, true});
+            data_ = std::unique_ptr<void, Free>(map_huge(bytes), Free{bytes, Source::huge_pages});
             capacity_ = bytes;
         } else if (need >= kHugePageBytes || (need >= kPrefaultBytes && !HeapReuseScope::active())) {
             // Batch buffers: faulted in by the kernel in one call (see heap.h), already zero-filled. So are the
@@ -94,7 +94,13 @@ void Tensor::resize(Shape shape) {
             // alternating runs on an AMD EPYC (THP "madvise"), 47.0-50.8 (median 48.6) without
             // (scripts/bench/alternate.py, one short line).
             const std::size_t bytes = (need + kSmallPageBytes - 1) / kSmallPageBytes * kSmallPageBytes;
-            data_ = std::unique_ptr<void, Free>(map_prefaulted(bytes), Free{bytes, false});
+            data_ = std::unique_ptr<void, Free>(map_prefaulted(bytes), Free{bytes, Source::pages});
+            capacity_ = bytes;
+        } else if (need >= kPrefaultBytes) {
+            // While a model loads: a conversion buffer, in the pages of one freed before it (see HeapReuseScope).
+            std::size_t bytes = 0;
+            void* p = take_scoped_block(need, &bytes);
+            data_ = std::unique_ptr<void, Free>(p, Free{bytes, Source::scoped});
             capacity_ = bytes;
         } else {
             const std::size_t bytes = (need + 63) / 64 * 64;

@@ -61,13 +61,15 @@ public:
     const int32_t* i32() const { check_dtype(DType::i32); return data<int32_t>(); }
 
 private:
-    // Blocks of kHugePageBytes or more come from map_huge, blocks of kPrefaultBytes or more from map_prefaulted
-    // (their mapped size is kept to unmap them), smaller ones from the C heap.
+    // Blocks of kHugePageBytes or more come from map_huge, blocks of kPrefaultBytes or more from map_prefaulted, or
+    // while a model loads from the HeapReuseScope's cache (their mapped size is kept to unmap or hand them back),
+    // smaller ones from the C heap.
+    enum class Source : uint8_t { heap, pages, huge_pages, scoped };
     struct Free {
-        Free() noexcept : mapped(0) {}  // from the C heap
-        explicit Free(std::size_t mapped_bytes, bool huge_pages) noexcept : mapped(mapped_bytes), huge(huge_pages) {}
-        std::size_t mapped;
-        bool huge = false;
+        Free() noexcept = default;  // from the C heap
+        Free(std::size_t mapped_bytes, Source from) noexcept : mapped(mapped_bytes), source(from) {}
+        std::size_t mapped = 0;
+        Source source = Source::heap;
         void operator()(void* p) const;
     };
     void check_dtype(DType want) const;

@@ -81,6 +81,10 @@ std::unique_ptr<MarianEngine> MarianEngine::load(const std::filesystem::path& di
         Text text{Tokenizer::load(dir, config), std::nullopt};
         if (options.tokens)
             text.target_vocab = Vocab::load(dir / (config.separate_vocabs ? "target_vocab.json" : "vocab.json"));
+        // Parsing left megabytes of freed memory in this thread's heap: returned now, while the weights are still
+        // loading, rather than when they are done, so that it is not part of the load's peak (measured: 1.9 MiB
+        // less for one sentence, float32 on AMD Zen 5 held to AVX2).
+        release_free_heap();
         return text;
     };
     std::future<Text> text_future;
@@ -104,9 +108,6 @@ std::unique_ptr<MarianEngine> MarianEngine::load(const std::filesystem::path& di
             const WeightStore weights = WeightStore::open(dir, config);
             model = std::make_unique<MarianModel>(config, weights, options.compute);
         }
-        // The scope's closing trim then also returns what the tokenizer's parsing freed in its thread's heap
-        // (measured: 1.9 MB more peak memory for one sentence without it).
-        if (text_future.valid()) text_future.wait();
     } catch (...) {
         model_error = std::current_exception();
     }
