@@ -117,7 +117,7 @@ void attention(int64_t n_heads, int64_t d_head, const HeadsView& q, const HeadsV
             // probs[h, :] = this query's scores against every key, head by head, then their softmax
             attention_kernels::dot_rows(q.data + b * q.batch_stride + t * q.row_stride, keys, k.row_stride, k_len,
                                         n_heads, d_head, add, probs, k_len, key_slots, k.batch_stride);
-            for (int64_t h = 0; h < n_heads; ++h) softmax_row(probs + h * k_len, static_cast<int>(k_len));
+            softmax_rows(probs, n_heads, k_len);
             attention_kernels::weighted_rows(probs, k_len, values, v.row_stride, k_len, n_heads, d_head,
                                              out + b * out_batch_stride + t * out_row_stride, value_slots,
                                              v.batch_stride);

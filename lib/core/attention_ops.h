@@ -23,12 +23,6 @@ struct HeadsView {
     int64_t row_stride = 0;
     const int32_t* slots = nullptr;  // [batch, slots_stride] or nullptr
     int64_t slots_stride = 0;
-
-    // Batch items [first, first + count).
-    HeadsView items(int64_t first, int64_t count) const {
-        if (slots) return {data, count, len, batch_stride, row_stride, slots + first * slots_stride, slots_stride};
-        return {data + first * batch_stride, count, len, batch_stride, row_stride};
-    }
 };
 
 inline HeadsView dense_heads(const float* data, int64_t batch, int64_t len, int64_t d_model) {
