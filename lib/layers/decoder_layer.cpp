@@ -40,7 +40,7 @@ void DecoderLayer::forward_step(DnnlContext& ctx, float* x, int64_t rows, const 
     const HeadsView q{ws.q.f32(), rows, 1, d_model, d_model};
     const HeadsView k{cache.k, rows, visible, row_stride, d_model, cache.slots, cache.capacity};
     const HeadsView v{cache.v, rows, visible, row_stride, d_model, cache.slots, cache.capacity};
-    self_attn.attend(q, k, v, /*mask=*/nullptr, MaskKind::per_key, ws.scores, ws.attn.f32());
+    self_attn.attend(q, k, v, /*mask=*/nullptr, MaskKind::per_key, ws.probs, ws.attn.f32());
     self_attn.out_proj.forward(ctx, ws.attn.f32(), x, rows, /*accumulate=*/true);  // x + SelfAttn(x)
     self_attn_layer_norm.forward(ctx, x, x, rows);
     cross_attention(ctx, x, rows, memory, ws);
@@ -53,7 +53,7 @@ void DecoderLayer::forward_full(DnnlContext& ctx, float* x, int64_t batch, int64
     self_attn.project_self(ctx, x, rows, ws);
     self_attn.attend(dense_heads(ws.q.f32(), batch, tgt_len, d_model),
                      dense_heads(ws.k.f32(), batch, tgt_len, d_model), dense_heads(ws.v.f32(), batch, tgt_len, d_model),
-                     causal_mask, MaskKind::per_query, ws.scores, ws.attn.f32());
+                     causal_mask, MaskKind::per_query, ws.probs, ws.attn.f32());
     self_attn.out_proj.forward(ctx, ws.attn.f32(), x, rows, /*accumulate=*/true);
     self_attn_layer_norm.forward(ctx, x, x, rows);
     cross_attention(ctx, x, rows, memory, ws);
@@ -72,7 +72,7 @@ void DecoderLayer::cross_attention(DnnlContext& ctx, float* x, int64_t rows, con
     const HeadsView q = dense_heads(ws.q.f32(), memory.groups, per_group, d_model);
     const HeadsView k = dense_heads(memory.k, memory.groups, memory.src_len, d_model);
     const HeadsView v = dense_heads(memory.v, memory.groups, memory.src_len, d_model);
-    encoder_attn.attend(q, k, v, memory.mask, MaskKind::per_key, ws.scores, ws.attn.f32());
+    encoder_attn.attend(q, k, v, memory.mask, MaskKind::per_key, ws.probs, ws.attn.f32());
     encoder_attn.out_proj.forward(ctx, ws.attn.f32(), x, rows, /*accumulate=*/true);  // x + CrossAttn(x, memory)
     encoder_attn_layer_norm.forward(ctx, x, x, rows);
 }

@@ -21,7 +21,7 @@ void EncoderLayer::forward(DnnlContext& ctx, float* x, int64_t batch, int64_t sr
     self_attn.project_self(ctx, x, rows, ws);
     self_attn.attend(dense_heads(ws.q.f32(), batch, src_len, d_model),
                      dense_heads(ws.k.f32(), batch, src_len, d_model), dense_heads(ws.v.f32(), batch, src_len, d_model),
-                     mask, MaskKind::per_key, ws.scores, ws.attn.f32());
+                     mask, MaskKind::per_key, ws.probs, ws.attn.f32());
     self_attn.out_proj.forward(ctx, ws.attn.f32(), x, rows, /*accumulate=*/true);  // x + SelfAttn(x)
     self_attn_layer_norm.forward(ctx, x, x, rows);
     ffn.add_to(ctx, x, rows, ws.hidden);  // x + FFN(x)

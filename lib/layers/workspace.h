@@ -11,7 +11,7 @@ struct Workspace {
     Tensor k;       // [rows, d_model] key projection
     Tensor v;       // [rows, d_model] value projection
     Tensor attn;    // [rows, d_model] attention output, heads merged
-    Tensor scores;  // [n_heads, k_len]: one query's scores, then probabilities (attend())
+    Tensor probs;   // [n_heads, k_len]: one query's scores, then probabilities (attend())
     Tensor hidden;  // [rows, d_ff] feed-forward activations
 };
 
